@@ -1,0 +1,78 @@
+"""Type stubs of the compiled module ``crdm._core`` (``rust/python/src/lib.rs``)."""
+
+from typing import TypedDict
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+class RunStats(TypedDict):
+    n_spikes: int
+    n_forced: int
+    n_stimulus_dropped: int
+    n_arrivals: int
+    n_lost: int
+    n_stdp_updates: int
+
+class RunOutput(TypedDict):
+    spike_nodes: npt.NDArray[np.uint32]
+    spike_ticks: npt.NDArray[np.uint32]
+    spike_forced: npt.NDArray[np.bool_]
+    cause_offsets: npt.NDArray[np.uint64]
+    cause_edges: npt.NDArray[np.uint32]
+    cause_ticks: npt.NDArray[np.uint32]
+    cause_weights: npt.NDArray[np.float64]
+    snapshots: npt.NDArray[np.float64]
+    final_weights: npt.NDArray[np.float64]
+    spike_counts: npt.NDArray[np.uint32]
+    stats: RunStats
+
+class Engine:
+    """A network compiled for one tick length. Errors raise ``crdm.errors`` classes."""
+
+    def __init__(
+        self,
+        refractory_ms: npt.NDArray[np.float64],
+        threshold: npt.NDArray[np.float64],
+        tau_m_ms: npt.NDArray[np.float64],
+        edge_src: npt.NDArray[np.int64],
+        edge_dst: npt.NDArray[np.int64],
+        weights: npt.NDArray[np.float64],
+        length_um: npt.NDArray[np.float64],
+        velocity_m_s: npt.NDArray[np.float64],
+        plastic: npt.NDArray[np.bool_],
+        dt_ms: float,
+    ) -> None: ...
+    @property
+    def n_nodes(self) -> int: ...
+    @property
+    def n_edges(self) -> int: ...
+    @property
+    def dt_ms(self) -> float: ...
+    def delay_ticks(self) -> npt.NDArray[np.uint32]: ...
+    def refractory_ticks(self) -> npt.NDArray[np.uint32]: ...
+    def recording_bound_bytes(
+        self,
+        n_ticks: int,
+        *,
+        record_raster: bool,
+        record_causal: bool,
+        n_snapshots: int,
+        n_snapshot_edges: int,
+    ) -> int: ...
+    def run(
+        self,
+        stimulus_nodes: npt.NDArray[np.int64],
+        stimulus_ticks: npt.NDArray[np.int64],
+        n_ticks: int,
+        *,
+        stdp: tuple[float, float, float, float, float, float] | None,
+        record_raster: bool,
+        record_causal: bool,
+        snapshot_ticks: list[int],
+        snapshot_edges: npt.NDArray[np.int64],
+        memory_limit_bytes: int,
+    ) -> RunOutput: ...
+
+def _trigger_panic() -> None: ...

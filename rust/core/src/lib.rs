@@ -1,0 +1,14 @@
+//! `crdm-core`: the competitive-refractory dynamics model (CRDM) of George et al., as an
+//! event-driven simulator with integer ticks, a ring buffer of conduction-delay slots,
+//! refractory competition between arriving signals, leaky summation and pair-based STDP.
+//!
+//! The model is specified in `docs/model.md`; this crate has no Python in it. The PyO3
+//! binding (`crdm-python`) only converts arrays, maps [`CrdmError`] and releases the GIL.
+
+mod engine;
+mod error;
+mod network;
+
+pub use engine::{RunConfig, RunResult, RunStats, StdpParams, Stimulus};
+pub use error::{CrdmError, Result};
+pub use network::{latency_ms, ms_to_ticks, CompiledNetwork, NetworkSpec, MAX_TICKS};

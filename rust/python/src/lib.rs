@@ -1,0 +1,267 @@
+//! `crdm._core`: the thin PyO3 layer over `crdm-core`. It converts numpy arrays (read-only in,
+//! moved out without copying), maps every `CrdmError` variant to its exception in
+//! `crdm.errors`, and releases the GIL for every simulation.
+
+use std::collections::HashMap;
+
+use crdm_core::{
+    CompiledNetwork, CrdmError, NetworkSpec, RunConfig, RunResult, StdpParams, Stimulus,
+};
+use numpy::{IntoPyArray, PyReadonlyArray1};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// Raises the `crdm.errors` exception that corresponds to `err`. The match is exhaustive:
+/// a new core variant does not compile until it has its Python exception.
+fn to_pyerr(py: Python<'_>, err: CrdmError) -> PyErr {
+    let message = err.to_string();
+    let raised = (|| -> PyResult<PyErr> {
+        let errors = py.import("crdm.errors")?;
+        let (class, field, value): (&str, String, Py<PyAny>) = match err {
+            CrdmError::InvalidValue { field, value, .. } => (
+                "ValidationError",
+                field,
+                value.into_pyobject(py)?.into_any().unbind(),
+            ),
+            CrdmError::ShapeMismatch { field, actual, .. } => (
+                "ShapeError",
+                field,
+                actual.into_pyobject(py)?.into_any().unbind(),
+            ),
+            CrdmError::IndexOutOfRange { field, index, .. } => (
+                "IndexOutOfRangeError",
+                field,
+                index.into_pyobject(py)?.into_any().unbind(),
+            ),
+            CrdmError::MemoryLimit { required_bytes, .. } => (
+                "MemoryLimitError",
+                "memory_limit_bytes".to_string(),
+                required_bytes.into_pyobject(py)?.into_any().unbind(),
+            ),
+        };
+        let exc = errors
+            .getattr(class)?
+            .call1((message.clone(), field, value))?;
+        Ok(PyErr::from_value(exc))
+    })();
+    raised.unwrap_or_else(|import_err| {
+        PyRuntimeError::new_err(format!("{message} (and crdm.errors failed: {import_err})"))
+    })
+}
+
+/// Runs `f` without the GIL and turns a core error, or a panic that escaped the core, into a
+/// Python exception. Every long call goes through here.
+fn detached<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> Result<T, CrdmError> + Send,
+) -> PyResult<T> {
+    let outcome = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(to_pyerr(py, err)),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            let errors = py.import("crdm.errors")?;
+            let exc = errors
+                .getattr("InternalError")?
+                .call1((format!("internal error in crdm-core: {what}"),))?;
+            Err(PyErr::from_value(exc))
+        }
+    }
+}
+
+fn slice<'a, T: numpy::Element>(
+    py: Python<'_>,
+    field: &str,
+    array: &'a PyReadonlyArray1<'_, T>,
+) -> PyResult<&'a [T]> {
+    array.as_slice().map_err(|_| {
+        to_pyerr(
+            py,
+            CrdmError::InvalidValue {
+                field: field.to_string(),
+                value: "non-contiguous array".to_string(),
+                reason: "must be C-contiguous".to_string(),
+            },
+        )
+    })
+}
+
+/// A network compiled for one tick length; run it on any number of stimuli.
+#[pyclass(module = "crdm._core", frozen)]
+struct Engine {
+    net: CompiledNetwork,
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    #[pyo3(signature = (refractory_ms, threshold, tau_m_ms, edge_src, edge_dst, weights, length_um, velocity_m_s, plastic, dt_ms))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        refractory_ms: PyReadonlyArray1<'_, f64>,
+        threshold: PyReadonlyArray1<'_, f64>,
+        tau_m_ms: PyReadonlyArray1<'_, f64>,
+        edge_src: PyReadonlyArray1<'_, i64>,
+        edge_dst: PyReadonlyArray1<'_, i64>,
+        weights: PyReadonlyArray1<'_, f64>,
+        length_um: PyReadonlyArray1<'_, f64>,
+        velocity_m_s: PyReadonlyArray1<'_, f64>,
+        plastic: PyReadonlyArray1<'_, bool>,
+        dt_ms: f64,
+    ) -> PyResult<Self> {
+        let spec = NetworkSpec {
+            n_nodes: refractory_ms.len()?,
+            refractory_ms: slice(py, "refractory_ms", &refractory_ms)?,
+            threshold: slice(py, "threshold", &threshold)?,
+            tau_m_ms: slice(py, "tau_m_ms", &tau_m_ms)?,
+            edge_src: slice(py, "edge_src", &edge_src)?,
+            edge_dst: slice(py, "edge_dst", &edge_dst)?,
+            weights: slice(py, "weights", &weights)?,
+            length_um: slice(py, "length_um", &length_um)?,
+            velocity_m_s: slice(py, "velocity_m_s", &velocity_m_s)?,
+            plastic: slice(py, "plastic", &plastic)?,
+        };
+        let net = detached(py, || CompiledNetwork::new(&spec, dt_ms))?;
+        Ok(Engine { net })
+    }
+
+    #[getter]
+    fn n_nodes(&self) -> usize {
+        self.net.n_nodes()
+    }
+
+    #[getter]
+    fn n_edges(&self) -> usize {
+        self.net.n_edges()
+    }
+
+    #[getter]
+    fn dt_ms(&self) -> f64 {
+        self.net.dt_ms()
+    }
+
+    /// Latency of every edge in ticks (a copy).
+    fn delay_ticks<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArray1<u32>> {
+        self.net.delay_ticks().to_vec().into_pyarray(py)
+    }
+
+    /// Refractory period of every node in ticks (a copy).
+    fn refractory_ticks<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArray1<u32>> {
+        self.net.refractory_ticks().to_vec().into_pyarray(py)
+    }
+
+    /// Upper bound, in bytes, of what the recorders of such a run could hold.
+    #[pyo3(signature = (n_ticks, *, record_raster, record_causal, n_snapshots, n_snapshot_edges))]
+    fn recording_bound_bytes(
+        &self,
+        n_ticks: u64,
+        record_raster: bool,
+        record_causal: bool,
+        n_snapshots: usize,
+        n_snapshot_edges: usize,
+    ) -> u64 {
+        let cfg = RunConfig {
+            n_ticks,
+            stdp: None,
+            record_raster,
+            record_causal,
+            snapshot_ticks: vec![0; n_snapshots],
+            snapshot_edges: vec![0; n_snapshot_edges],
+            memory_limit_bytes: u64::MAX,
+        };
+        self.net.recording_bound_bytes(&cfg)
+    }
+
+    /// Simulates one stimulus; returns a dict of numpy arrays and counters.
+    #[pyo3(signature = (stimulus_nodes, stimulus_ticks, n_ticks, *, stdp, record_raster, record_causal, snapshot_ticks, snapshot_edges, memory_limit_bytes))]
+    #[allow(clippy::too_many_arguments)]
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        stimulus_nodes: PyReadonlyArray1<'_, i64>,
+        stimulus_ticks: PyReadonlyArray1<'_, i64>,
+        n_ticks: u64,
+        stdp: Option<(f64, f64, f64, f64, f64, f64)>,
+        record_raster: bool,
+        record_causal: bool,
+        snapshot_ticks: Vec<u64>,
+        snapshot_edges: PyReadonlyArray1<'_, i64>,
+        memory_limit_bytes: u64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let cfg = RunConfig {
+            n_ticks,
+            stdp: stdp.map(
+                |(a_plus, tau_plus_ms, a_minus, tau_minus_ms, w_min, w_max)| StdpParams {
+                    a_plus,
+                    tau_plus_ms,
+                    a_minus,
+                    tau_minus_ms,
+                    w_min,
+                    w_max,
+                },
+            ),
+            record_raster,
+            record_causal,
+            snapshot_ticks,
+            snapshot_edges: slice(py, "snapshot_edges", &snapshot_edges)?.to_vec(),
+            memory_limit_bytes,
+        };
+        let stimulus = Stimulus {
+            nodes: slice(py, "stimulus_nodes", &stimulus_nodes)?,
+            ticks: slice(py, "stimulus_ticks", &stimulus_ticks)?,
+        };
+        let net = &self.net;
+        let result = detached(py, || net.run(&stimulus, &cfg))?;
+        result_dict(py, result)
+    }
+}
+
+/// Moves the vectors of `result` into numpy arrays (no copy) inside a dict.
+fn result_dict(py: Python<'_>, r: RunResult) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("spike_nodes", r.spike_node.into_pyarray(py))?;
+    d.set_item("spike_ticks", r.spike_tick.into_pyarray(py))?;
+    d.set_item("spike_forced", r.spike_forced.into_pyarray(py))?;
+    d.set_item("cause_offsets", r.cause_ptr.into_pyarray(py))?;
+    d.set_item("cause_edges", r.cause_edge.into_pyarray(py))?;
+    d.set_item("cause_ticks", r.cause_tick.into_pyarray(py))?;
+    d.set_item("cause_weights", r.cause_weight.into_pyarray(py))?;
+    d.set_item("snapshots", r.snapshots.into_pyarray(py))?;
+    d.set_item("final_weights", r.final_weights.into_pyarray(py))?;
+    d.set_item("spike_counts", r.spike_count.into_pyarray(py))?;
+    let s = r.stats;
+    let stats: HashMap<&str, u64> = HashMap::from([
+        ("n_spikes", s.n_spikes),
+        ("n_forced", s.n_forced),
+        ("n_stimulus_dropped", s.n_stimulus_dropped),
+        ("n_arrivals", s.n_arrivals),
+        ("n_lost", s.n_lost),
+        ("n_stdp_updates", s.n_stdp_updates),
+    ]);
+    d.set_item("stats", stats)?;
+    Ok(d)
+}
+
+/// Raises a Rust panic inside the GIL-released helper, to test that it becomes
+/// `crdm.errors.InternalError` rather than aborting the interpreter.
+#[pyfunction]
+fn _trigger_panic(py: Python<'_>) -> PyResult<()> {
+    detached(py, || -> Result<(), CrdmError> {
+        panic!("deliberate panic for testing")
+    })
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Engine>()?;
+    m.add_function(wrap_pyfunction!(_trigger_panic, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,92 @@
+"""The Rust engine and the pure-Python reference agree exactly on random networks.
+
+Every array of the result (raster, causal record, snapshots, final weights, spike counts) and
+every counter must be identical; floats are compared with ``==`` element by element, so the
+only difference allowed is the sign of a zero weight (``-0.0 == 0.0``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import crdm
+import numpy as np
+import pytest
+from crdm import RunConfig, StdpParams, Stimulus, simulate
+from hypothesis import given
+from hypothesis import strategies as st
+
+FIELDS = ("spike_nodes", "spike_ticks", "spike_forced", "cause_offsets", "cause_edges",
+          "cause_ticks", "cause_weights", "snapshots", "final_weights", "spike_counts",
+          "snapshot_ticks", "snapshot_edges")
+
+
+def assert_same(a: crdm.SimulationResult, b: crdm.SimulationResult) -> None:
+    for name in FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype, name
+        assert x.shape == y.shape, name
+        assert np.array_equal(x, y), name
+    assert a.stats == b.stats
+
+
+@st.composite
+def cases(draw):
+    n = draw(st.integers(1, 10))
+    m = draw(st.integers(0, 30))
+    ints = st.integers(0, n - 1)
+    edges = np.array(draw(st.lists(st.tuples(ints, ints), min_size=m, max_size=m)),
+                     dtype=np.int64).reshape(m, 2)
+    real = lambda lo, hi: st.floats(lo, hi, allow_nan=False, allow_infinity=False)  # noqa: E731
+    net = crdm.Network.from_arrays(
+        np.array(draw(st.lists(st.tuples(real(0, 400), real(0, 400), real(0, 400)),
+                               min_size=n, max_size=n))),
+        edges,
+        np.array(draw(st.lists(real(-1.5, 1.5), min_size=m, max_size=m))),
+        velocity_m_s=np.array(draw(st.lists(real(0.05, 1.0), min_size=m, max_size=m))),
+        refractory_ms=np.array(draw(st.lists(real(0.05, 3.0), min_size=n, max_size=n))),
+        threshold=np.array(draw(st.lists(real(0.2, 2.0), min_size=n, max_size=n))),
+        tau_m_ms=np.array(draw(st.lists(st.one_of(st.just(math.inf), real(0.3, 30.0)),
+                                        min_size=n, max_size=n))),
+        plastic=np.array(draw(st.lists(st.booleans(), min_size=m, max_size=m)), dtype=bool),
+    )
+    dt = draw(st.sampled_from([0.1, 0.25, 0.5]))
+    stdp = draw(st.one_of(st.none(), st.builds(
+        StdpParams, a_plus=real(0.0, 0.3), tau_plus_ms=real(0.5, 40.0),
+        a_minus=real(0.0, 0.3), tau_minus_ms=real(0.5, 40.0),
+        w_min=st.sampled_from([-math.inf, -1.0]), w_max=st.sampled_from([math.inf, 1.0]))))
+    config = RunConfig(duration_ms=draw(st.sampled_from([2.0, 8.0, 20.0])), dt_ms=dt, stdp=stdp,
+                       record_causal=draw(st.booleans()),
+                       snapshot_interval_ms=draw(st.sampled_from([None, 1.0, 5.0])),
+                       snapshot_edges=draw(st.sampled_from(["plastic", "all"])))
+    k = draw(st.integers(0, 25))
+    stimulus = Stimulus(np.array(draw(st.lists(ints, min_size=k, max_size=k)), dtype=np.int64),
+                        np.array(draw(st.lists(st.integers(0, config.n_ticks - 1), min_size=k,
+                                               max_size=k)), dtype=np.int64))
+    return net, stimulus, config
+
+
+@given(cases())
+def test_rust_and_reference_agree_exactly(case):
+    net, stimulus, config = case
+    assert_same(simulate(net, stimulus, config, backend="rust"),
+                simulate(net, stimulus, config, backend="reference"))
+
+
+def test_agree_on_a_section4_style_network():
+    net = crdm.input_recurrent(12, seed=5, image_shape=(6, 6), recurrent_weight=0.3)
+    cfg = RunConfig(duration_ms=60.0, stdp=StdpParams(), record_causal=True)
+    image = np.random.default_rng(0).random((6, 6)) > 0.5
+    stimulus = crdm.image_stimulus(image, net, cfg)
+    rust = simulate(net, stimulus, cfg, backend="rust")
+    assert rust.stats["n_lost"] > 0 and rust.stats["n_stdp_updates"] > 0
+    assert_same(rust, simulate(net, stimulus, cfg, backend="reference"))
+
+
+@pytest.mark.slow
+@given(cases())
+def test_long_randomized_equivalence(case):
+    """Opt-in (``--runslow`` with ``HYPOTHESIS_PROFILE=long``): many thousands of networks."""
+    net, stimulus, config = case
+    assert_same(simulate(net, stimulus, config, backend="rust"),
+                simulate(net, stimulus, config, backend="reference"))
