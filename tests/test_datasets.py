@@ -151,7 +151,7 @@ def test_download_failure_says_what_was_tried(http_root, tmp_path, monkeypatch):
     monkeypatch.delenv("CRDM_DATA_DIR", raising=False)
     monkeypatch.setenv("CRDM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("CRDM_MNIST_MIRRORS", f"{url}missing/")
-    with pytest.raises(DataError, match="could not download .*404"):
+    with pytest.raises(DataError, match=r"could not download .*404"):
         datasets.load_mnist("test")
     with pytest.raises(DataError):
         datasets.load_mnist("test", download=False)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 
-import crdm
 import numpy as np
 import pytest
-from crdm import RunConfig, StdpParams, Stimulus, simulate
 from hypothesis import given
 from hypothesis import strategies as st
+
+import crdm
+from crdm import RunConfig, StdpParams, Stimulus, simulate
 
 FIELDS = ("spike_nodes", "spike_ticks", "spike_forced", "cause_offsets", "cause_edges",
           "cause_ticks", "cause_weights", "snapshots", "final_weights", "spike_counts",

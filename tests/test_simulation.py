@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
-import crdm
 import numpy as np
 import pytest
+
+import crdm
 from crdm import RunConfig, StdpParams, Stimulus, simulate
 
 
