@@ -1,0 +1,314 @@
+//! Hand-computed cases and property tests of the core, independent of Python.
+
+use crdm_core::{
+    CompiledNetwork, CrdmError, NetworkSpec, RunConfig, RunResult, StdpParams, Stimulus,
+};
+use proptest::prelude::*;
+
+/// Owned arrays of a network, so tests can build and tweak them.
+#[derive(Debug, Clone)]
+struct Net {
+    refractory_ms: Vec<f64>,
+    threshold: Vec<f64>,
+    tau_m_ms: Vec<f64>,
+    src: Vec<i64>,
+    dst: Vec<i64>,
+    weights: Vec<f64>,
+    length_um: Vec<f64>,
+    velocity: Vec<f64>,
+    plastic: Vec<bool>,
+}
+
+impl Net {
+    /// `n` nodes, refractory 0.5 ms, threshold 1, pure integrators; edges
+    /// `(src, dst, weight, length_um)` at 0.1 m/s (100 µm = 1 ms = 10 ticks).
+    fn new(n: usize, edges: &[(i64, i64, f64, f64)]) -> Self {
+        Net {
+            refractory_ms: vec![0.5; n],
+            threshold: vec![1.0; n],
+            tau_m_ms: vec![f64::INFINITY; n],
+            src: edges.iter().map(|e| e.0).collect(),
+            dst: edges.iter().map(|e| e.1).collect(),
+            weights: edges.iter().map(|e| e.2).collect(),
+            length_um: edges.iter().map(|e| e.3).collect(),
+            velocity: vec![0.1; edges.len()],
+            plastic: vec![false; edges.len()],
+        }
+    }
+
+    fn spec(&self) -> NetworkSpec<'_> {
+        NetworkSpec {
+            n_nodes: self.refractory_ms.len(),
+            refractory_ms: &self.refractory_ms,
+            threshold: &self.threshold,
+            tau_m_ms: &self.tau_m_ms,
+            edge_src: &self.src,
+            edge_dst: &self.dst,
+            weights: &self.weights,
+            length_um: &self.length_um,
+            velocity_m_s: &self.velocity,
+            plastic: &self.plastic,
+        }
+    }
+
+    fn compile(&self, dt_ms: f64) -> CompiledNetwork {
+        CompiledNetwork::new(&self.spec(), dt_ms).expect("valid network")
+    }
+}
+
+fn config(n_ticks: u64) -> RunConfig {
+    RunConfig {
+        n_ticks,
+        stdp: None,
+        record_raster: true,
+        record_causal: true,
+        snapshot_ticks: vec![],
+        snapshot_edges: vec![],
+        memory_limit_bytes: u64::MAX,
+    }
+}
+
+fn run(net: &CompiledNetwork, stim: &[(i64, i64)], cfg: &RunConfig) -> RunResult {
+    let nodes: Vec<i64> = stim.iter().map(|s| s.0).collect();
+    let ticks: Vec<i64> = stim.iter().map(|s| s.1).collect();
+    net.run(
+        &Stimulus {
+            nodes: &nodes,
+            ticks: &ticks,
+        },
+        cfg,
+    )
+    .expect("valid run")
+}
+
+fn spikes_of(r: &RunResult, node: u32) -> Vec<u32> {
+    r.spike_node
+        .iter()
+        .zip(&r.spike_tick)
+        .filter(|(&n, _)| n == node)
+        .map(|(_, &t)| t)
+        .collect()
+}
+
+#[test]
+fn latency_is_length_over_velocity_rounded_half_up() {
+    // dt 0.5 ms: 125 µm at 0.1 m/s = 1.25 ms = 2.5 ticks -> 3; 10 µm -> at least 1 tick
+    let net = Net::new(
+        2,
+        &[(0, 1, 2.0, 125.0), (0, 1, 2.0, 10.0), (0, 1, 2.0, 300.0)],
+    );
+    assert_eq!(net.compile(0.5).delay_ticks(), &[3, 1, 6]);
+}
+
+#[test]
+fn refractory_arrival_is_lost_and_earliest_claims() {
+    let net = Net::new(3, &[(0, 2, 2.0, 100.0), (1, 2, 2.0, 120.0)]).compile(0.1);
+    let r = run(&net, &[(0, 0), (1, 0)], &config(50));
+    assert_eq!(spikes_of(&r, 2), vec![10]);
+    assert_eq!(r.stats.n_lost, 1);
+    let k = r.spike_node.iter().position(|&n| n == 2).unwrap();
+    let causes = r.cause_ptr[k] as usize..r.cause_ptr[k + 1] as usize;
+    assert_eq!(&r.cause_edge[causes.clone()], &[0]);
+    assert_eq!(&r.cause_tick[causes], &[10]);
+}
+
+#[test]
+fn leaky_summation_needs_close_arrivals() {
+    let mut net = Net::new(3, &[(0, 2, 0.6, 100.0), (1, 2, 0.6, 100.0)]);
+    net.tau_m_ms = vec![2.0; 3];
+    let net = net.compile(0.1);
+    assert_eq!(
+        spikes_of(&run(&net, &[(0, 0), (1, 1)], &config(100)), 2),
+        vec![11]
+    );
+    assert!(spikes_of(&run(&net, &[(0, 0), (1, 50)], &config(100)), 2).is_empty());
+}
+
+#[test]
+fn stdp_windows() {
+    let stdp = StdpParams {
+        a_plus: 0.01,
+        tau_plus_ms: 16.8,
+        a_minus: 0.005,
+        tau_minus_ms: 33.7,
+        w_min: f64::NEG_INFINITY,
+        w_max: f64::INFINITY,
+    };
+    let mut cfg = config(60);
+    cfg.stdp = Some(stdp);
+    // plastic edge 0 arrives at tick 10, driver edge 1 fires node 2 at tick 30
+    let mut pre_first = Net::new(3, &[(0, 2, 0.2, 100.0), (1, 2, 2.0, 300.0)]);
+    pre_first.plastic = vec![true, false];
+    pre_first.refractory_ms = vec![0.1; 3];
+    let r = run(&pre_first.compile(0.1), &[(0, 0), (1, 0)], &cfg);
+    let expected = 0.2 + 0.01 * (-(20.0 * 0.1f64) / 16.8).exp();
+    assert_eq!(r.final_weights[0], expected);
+    assert_eq!(r.final_weights[1], 2.0);
+    // driver fires node 2 at tick 10, plastic edge arrives at tick 40
+    let mut post_first = pre_first.clone();
+    post_first.length_um = vec![400.0, 100.0];
+    let r = run(&post_first.compile(0.1), &[(0, 0), (1, 0)], &cfg);
+    assert_eq!(
+        r.final_weights[0],
+        0.2 - 0.005 * (-(30.0 * 0.1f64) / 33.7).exp()
+    );
+}
+
+#[test]
+fn snapshots_and_memory_limit() {
+    let mut net = Net::new(2, &[(0, 1, 2.0, 100.0)]);
+    net.plastic = vec![true];
+    let net = net.compile(0.1);
+    let mut cfg = config(20);
+    cfg.snapshot_ticks = vec![0, 20];
+    cfg.snapshot_edges = vec![0, 0];
+    let r = run(&net, &[(0, 0)], &cfg);
+    assert_eq!(r.snapshots, vec![2.0; 4]);
+    cfg.memory_limit_bytes = 8;
+    let err = net
+        .run(
+            &Stimulus {
+                nodes: &[0],
+                ticks: &[0],
+            },
+            &cfg,
+        )
+        .unwrap_err();
+    assert!(matches!(err, CrdmError::MemoryLimit { .. }));
+}
+
+#[test]
+fn validation_names_field_and_value() {
+    let mut net = Net::new(2, &[(0, 1, 2.0, 100.0)]);
+    net.velocity = vec![0.0];
+    let err = CompiledNetwork::new(&net.spec(), 0.1).unwrap_err();
+    assert_eq!(
+        err,
+        CrdmError::InvalidValue {
+            field: "velocity_m_s[0]".into(),
+            value: "0".into(),
+            reason: "must be finite and > 0".into()
+        }
+    );
+    let mut net = Net::new(2, &[(0, 5, 2.0, 100.0)]);
+    assert!(matches!(
+        CompiledNetwork::new(&net.spec(), 0.1).unwrap_err(),
+        CrdmError::IndexOutOfRange { index: 5, .. }
+    ));
+    net.dst = vec![1];
+    net.weights = vec![f64::NAN];
+    assert!(CompiledNetwork::new(&net.spec(), 0.1)
+        .unwrap_err()
+        .to_string()
+        .contains("weights[0]"));
+    net.weights = vec![1.0, 2.0];
+    assert!(matches!(
+        CompiledNetwork::new(&net.spec(), 0.1).unwrap_err(),
+        CrdmError::ShapeMismatch {
+            expected: 1,
+            actual: 2,
+            ..
+        }
+    ));
+    let ok = Net::new(2, &[(0, 1, 2.0, 100.0)]).compile(0.1);
+    let err = ok
+        .run(
+            &Stimulus {
+                nodes: &[0],
+                ticks: &[10],
+            },
+            &config(10),
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        CrdmError::IndexOutOfRange {
+            index: 10,
+            bound: 10,
+            ..
+        }
+    ));
+}
+
+fn arb_case() -> impl Strategy<Value = (Net, Vec<(i64, i64)>, Option<StdpParams>, f64)> {
+    (1usize..8, 0usize..24).prop_flat_map(|(n, m)| {
+        let node = 0..n as i64;
+        (
+            prop::collection::vec((node.clone(), node.clone(), -1.5f64..1.5, 0.0f64..500.0), m),
+            prop::collection::vec(0.05f64..3.0, n),
+            prop::collection::vec(prop::option::of(0.3f64..30.0), n),
+            prop::collection::vec(any::<bool>(), m),
+            prop::collection::vec((node, 0i64..100), 0..20),
+            prop::option::of((0.0f64..0.3, 0.5f64..40.0, 0.0f64..0.3, 0.5f64..40.0)),
+            prop::sample::select(vec![0.1, 0.25, 0.5]),
+        )
+            .prop_map(|(edges, refr, taus, plastic, stim, stdp, dt)| {
+                let mut net = Net::new(refr.len(), &edges);
+                net.refractory_ms = refr;
+                net.tau_m_ms = taus
+                    .into_iter()
+                    .map(|t| t.unwrap_or(f64::INFINITY))
+                    .collect();
+                net.plastic = plastic;
+                let stdp = stdp.map(|(a_plus, tau_plus_ms, a_minus, tau_minus_ms)| StdpParams {
+                    a_plus,
+                    tau_plus_ms,
+                    a_minus,
+                    tau_minus_ms,
+                    w_min: -1.0,
+                    w_max: 1.0,
+                });
+                (net, stim, stdp, dt)
+            })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn invariants_hold((net, stim, stdp, dt) in arb_case()) {
+        let compiled = net.compile(dt);
+        let mut cfg = config(100);
+        cfg.stdp = stdp;
+        cfg.snapshot_ticks = vec![50, 100];
+        cfg.snapshot_edges = (0..net.src.len() as i64).collect();
+        let r = run(&compiled, &stim, &cfg);
+
+        // the raster is ordered by (tick, node) and a node never fires while refractory
+        let pairs: Vec<(u32, u32)> = r.spike_tick.iter().copied().zip(r.spike_node.iter().copied()).collect();
+        prop_assert!(pairs.windows(2).all(|w| w[0] < w[1]));
+        for node in 0..net.refractory_ms.len() as u32 {
+            let ticks = spikes_of(&r, node);
+            let refr = compiled.refractory_ticks()[node as usize];
+            prop_assert!(ticks.windows(2).all(|w| w[1] - w[0] >= refr));
+            prop_assert_eq!(ticks.len() as u32, r.spike_count[node as usize]);
+        }
+        // causes arrive no later than the spike, on edges into the spiking node
+        for k in 0..pairs.len() {
+            for c in r.cause_ptr[k] as usize..r.cause_ptr[k + 1] as usize {
+                prop_assert!(r.cause_tick[c] <= r.spike_tick[k]);
+                prop_assert_eq!(net.dst[r.cause_edge[c] as usize], r.spike_node[k] as i64);
+            }
+        }
+        prop_assert!(r.stats.n_lost <= r.stats.n_arrivals);
+        prop_assert_eq!(r.stats.n_spikes as usize, pairs.len());
+        // plastic weights within bounds (initial ones inside [-1.5, 1.5] may start outside)
+        for (e, (&w, &w0)) in r.final_weights.iter().zip(&net.weights).enumerate() {
+            if r.stats.n_stdp_updates == 0 || !net.plastic[e] {
+                prop_assert_eq!(w, w0);
+            }
+        }
+        if stdp.is_some() {
+            for (e, &w) in r.final_weights.iter().enumerate() {
+                if net.plastic[e] && w != net.weights[e] {
+                    prop_assert!((-1.0..=1.0).contains(&w));
+                }
+            }
+        }
+        let m = net.src.len();
+        prop_assert_eq!(&r.snapshots[m..], &r.final_weights[..]);
+        // deterministic
+        prop_assert_eq!(run(&compiled, &stim, &cfg), r);
+    }
+}
