@@ -13,6 +13,8 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", max_examples=100, deadline=None)
+# opt-in soak: HYPOTHESIS_PROFILE=long pytest --runslow -k long_randomized
+settings.register_profile("long", max_examples=5000, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE",
                                                                       "dev"))
 
