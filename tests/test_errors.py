@@ -226,3 +226,33 @@ def test_rust_panic_becomes_internal_error():
     with pytest.raises(InternalError, match="deliberate panic"):
         _core._trigger_panic()
     assert issubclass(InternalError, CrdmError)
+
+
+def test_batch_errors_name_the_stimulus(backend):
+    sim = crdm.Simulator(tiny(), backend=backend)
+    cfg = crdm.RunConfig(duration_ms=1.0)
+    good = crdm.Stimulus([0], [0])
+    with pytest.raises(IndexOutOfRangeError, match=r"stimulus\.ticks\[0\]"):
+        sim.run_batch([good, crdm.Stimulus([0], [99])], cfg)
+    with pytest.raises(ValidationError, match=r"stimuli\[1\]"):
+        sim.run_batch([good, "not a stimulus"], cfg)  # type: ignore[list-item]
+    with pytest.raises(ValidationError, match="n_threads"):
+        sim.run_batch([good], cfg, n_threads=0)
+
+
+def test_core_batch_names_the_stimulus_and_bounds_memory():
+    engine = _core.Engine(*engine_args())
+    ok, bad = np.array([0], np.int64), np.array([10], np.int64)
+    kw = dict(stdp=None, record_raster=True, record_causal=False, snapshot_ticks=[],
+              snapshot_edges=np.zeros(0, np.int64), n_threads=2)
+    with pytest.raises(IndexOutOfRangeError) as info:
+        engine.run_batch([ok, ok], [ok - 0, bad], 10, memory_limit_bytes=2**40, **kw)
+    assert info.value.field == "stimuli[1].stimulus_ticks[0]"
+    one = engine.run_batch([ok], [ok], 10, memory_limit_bytes=2**40, **kw)[0]
+    assert one["stats"]["n_spikes"] >= 1
+    bound = engine.recording_bound_bytes(10, record_raster=True, record_causal=False,
+                                         n_snapshots=0, n_snapshot_edges=0)
+    with pytest.raises(MemoryLimitError):
+        engine.run_batch([ok] * 3, [ok] * 3, 10, memory_limit_bytes=2 * bound, **kw)
+    with pytest.raises(ShapeError):
+        engine.run_batch([ok], [], 10, memory_limit_bytes=2**40, **kw)

@@ -205,3 +205,22 @@ def test_simulator_reuses_a_compiled_network(backend):
     second = sim.run(crdm.image_stimulus(image, net, cfg), cfg)
     assert np.array_equal(first.final_weights, second.final_weights)
     assert np.array_equal(first.spike_ticks, second.spike_ticks)
+
+
+def test_batch_equals_single_runs_for_any_thread_count(backend):
+    net = crdm.input_recurrent(12, seed=4, image_shape=(5, 5), input_weight=0.6)
+    cfg = RunConfig(duration_ms=40, stdp=StdpParams(), snapshot_interval_ms=10.0)
+    rng = np.random.default_rng(1)
+    stimuli = [crdm.image_stimulus(rng.random((5, 5)) > 0.6, net, cfg) for _ in range(7)]
+    sim = crdm.Simulator(net, dt_ms=cfg.dt_ms, backend=backend)
+    singles = [sim.run(s, cfg) for s in stimuli]
+    for threads in (1, 2, 5):
+        batch = sim.run_batch(stimuli, cfg, n_threads=threads)
+        assert len(batch) == len(stimuli)
+        for a, b in zip(singles, batch, strict=True):
+            assert np.array_equal(a.snapshots, b.snapshots)
+            assert np.array_equal(a.spike_ticks, b.spike_ticks)
+            assert a.stats == b.stats
+    assert all(r.stats["n_stdp_updates"] > 0 for r in singles)
+    assert not all(np.array_equal(singles[0].snapshots, r.snapshots) for r in singles[1:])
+    assert sim.run_batch([], cfg) == []

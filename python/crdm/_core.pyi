@@ -75,4 +75,19 @@ class Engine:
         memory_limit_bytes: int,
     ) -> RunOutput: ...
 
+    def run_batch(
+        self,
+        stimulus_nodes: list[npt.NDArray[np.int64]],
+        stimulus_ticks: list[npt.NDArray[np.int64]],
+        n_ticks: int,
+        *,
+        stdp: tuple[float, float, float, float, float, float] | None,
+        record_raster: bool,
+        record_causal: bool,
+        snapshot_ticks: list[int],
+        snapshot_edges: npt.NDArray[np.int64],
+        memory_limit_bytes: int,
+        n_threads: int,
+    ) -> list[RunOutput]: ...
+
 def _trigger_panic() -> None: ...

@@ -19,7 +19,8 @@ Two interchangeable backends compute it: ``"rust"`` (``crdm._core``, the default
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -299,39 +300,58 @@ class Simulator:
                 net.weights, net.length_um, net.velocity_m_s, net.plastic, self.dt_ms)
 
     def run(self, stimulus: Stimulus, config: RunConfig) -> SimulationResult:
-        if not isinstance(stimulus, Stimulus):
-            raise ValidationError(f"`stimulus` must be a crdm.Stimulus, got {type(stimulus)}",
-                                  "stimulus", type(stimulus).__name__)
+        """Simulates one stimulus from the network's initial weights and a resting state."""
+        return self.run_batch([stimulus], config, n_threads=1)[0]
+
+    def run_batch(self, stimuli: Sequence[Stimulus], config: RunConfig, *,
+                  n_threads: int | None = None) -> list[SimulationResult]:
+        """Simulates every stimulus independently, each from the initial weights.
+
+        The Rust backend spreads the runs over ``n_threads`` threads (default: every core)
+        with the GIL released; results are in stimulus order and identical for any thread
+        count. The memory limit applies to the recorders of the whole batch.
+        """
+        if n_threads is None:
+            n_threads = os.cpu_count() or 1
+        n_threads = integer("n_threads", n_threads, low=1)
         if config.dt_ms != self.dt_ms:
             raise ValidationError(f"`config.dt_ms` = {config.dt_ms} differs from the "
                                   f"simulator's dt_ms = {self.dt_ms}", "dt_ms", config.dt_ms)
-        stimulus.check(self.network, config)
+        for k, stimulus in enumerate(stimuli):
+            if not isinstance(stimulus, Stimulus):
+                raise ValidationError(f"`stimuli[{k}]` must be a crdm.Stimulus, got "
+                                      f"{type(stimulus)}", f"stimuli[{k}]",
+                                      type(stimulus).__name__)
+            stimulus.check(self.network, config)
         edges = config.snapshot_edge_ids(self.network)
         if self.backend == "reference":
-            bound = recording_bound_bytes(self.network, config, edges.size)
+            bound = recording_bound_bytes(self.network, config, edges.size) * len(stimuli)
             if bound > config.memory_limit_bytes:
                 raise MemoryLimitError(
                     f"recording `raster, causal record and snapshots` would need {bound} bytes, "
                     f"over the limit of {config.memory_limit_bytes} bytes", value=bound)
             from crdm import reference
 
-            raw = reference.run(self.network, stimulus, config, edges)
+            raws = [reference.run(self.network, s, config, edges) for s in stimuli]
         else:
-            raw = self._engine.run(
-                stimulus.nodes, stimulus.ticks, config.n_ticks,
+            raws = self._engine.run_batch(
+                [s.nodes for s in stimuli], [s.ticks for s in stimuli], config.n_ticks,
                 stdp=None if config.stdp is None else config.stdp.as_tuple(),
                 record_raster=config.record_raster, record_causal=config.record_causal,
                 snapshot_ticks=config.snapshot_ticks(), snapshot_edges=edges,
-                memory_limit_bytes=config.memory_limit_bytes)
+                memory_limit_bytes=config.memory_limit_bytes, n_threads=n_threads)
         snap_ticks = np.asarray(config.snapshot_ticks(), dtype=np.int64)
-        return SimulationResult(
-            snapshot_ticks=snap_ticks,
-            snapshot_edges=edges,
-            snapshots=raw.pop("snapshots").reshape(snap_ticks.size, edges.size),
-            stats=dict(raw.pop("stats")),
-            dt_ms=config.dt_ms,
-            **raw,
-        )
+        return [
+            SimulationResult(
+                snapshot_ticks=snap_ticks,
+                snapshot_edges=edges,
+                snapshots=raw.pop("snapshots").reshape(snap_ticks.size, edges.size),
+                stats=dict(raw.pop("stats")),
+                dt_ms=config.dt_ms,
+                **raw,
+            )
+            for raw in raws
+        ]
 
 
 def simulate(network: Network, stimulus: Stimulus, config: RunConfig | None = None, *,

@@ -13,6 +13,8 @@
 //! Every floating-point expression here has a twin in `crdm.reference` evaluated in the same
 //! order, so the two backends agree bit for bit.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::error::{check_indices, check_len, CrdmError, Result};
 use crate::network::CompiledNetwork;
 
@@ -210,9 +212,73 @@ impl CompiledNetwork {
     /// Simulates one stimulus from the network's initial weights and a resting state.
     pub fn run(&self, stim: &Stimulus<'_>, cfg: &RunConfig) -> Result<RunResult> {
         self.validate_run(stim, cfg)?;
+        Ok(self.run_validated(stim, cfg))
+    }
+
+    fn run_validated(&self, stim: &Stimulus<'_>, cfg: &RunConfig) -> RunResult {
         let mut sim = Simulation::new(self, stim, cfg);
         sim.run();
-        Ok(sim.finish())
+        sim.finish()
+    }
+
+    /// Simulates every stimulus independently (each from the initial weights) on up to
+    /// `n_threads` threads. Results come in stimulus order and, since runs share nothing but
+    /// the read-only network, do not depend on the number of threads.
+    ///
+    /// Every stimulus is validated before any work starts; an error names the stimulus
+    /// (`stimuli[k].…`). The memory limit applies to the recorders of the whole batch.
+    pub fn run_batch(
+        &self,
+        stimuli: &[Stimulus<'_>],
+        cfg: &RunConfig,
+        n_threads: usize,
+    ) -> Result<Vec<RunResult>> {
+        let unlimited = RunConfig {
+            memory_limit_bytes: u64::MAX,
+            ..cfg.clone()
+        };
+        for (k, stim) in stimuli.iter().enumerate() {
+            self.validate_run(stim, &unlimited)
+                .map_err(|e| e.prefixed(&format!("stimuli[{k}].")))?;
+        }
+        let bound = self
+            .recording_bound_bytes(cfg)
+            .saturating_mul(stimuli.len() as u64);
+        if bound > cfg.memory_limit_bytes {
+            return Err(CrdmError::MemoryLimit {
+                what: format!("the recorders of {} runs", stimuli.len()),
+                required_bytes: bound,
+                limit_bytes: cfg.memory_limit_bytes,
+            });
+        }
+        let n_threads = n_threads.clamp(1, stimuli.len().max(1));
+        let next = AtomicUsize::new(0);
+        let mut results: Vec<Option<RunResult>> = vec![None; stimuli.len()];
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..n_threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let k = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(stim) = stimuli.get(k) else { break };
+                            done.push((k, self.run_validated(stim, cfg)));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            for worker in workers {
+                // a panic in a worker is re-raised here, where the binding catches it
+                let done = worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                for (k, result) in done {
+                    results[k] = Some(result);
+                }
+            }
+        });
+        Ok(results.into_iter().flatten().collect())
     }
 }
 

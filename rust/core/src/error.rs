@@ -40,6 +40,40 @@ pub enum CrdmError {
 pub type Result<T> = std::result::Result<T, CrdmError>;
 
 impl CrdmError {
+    /// The same error with `prefix` put before the field it names (e.g. `stimuli[3].`).
+    pub fn prefixed(self, prefix: &str) -> Self {
+        match self {
+            CrdmError::InvalidValue {
+                field,
+                value,
+                reason,
+            } => CrdmError::InvalidValue {
+                field: format!("{prefix}{field}"),
+                value,
+                reason,
+            },
+            CrdmError::ShapeMismatch {
+                field,
+                expected,
+                actual,
+            } => CrdmError::ShapeMismatch {
+                field: format!("{prefix}{field}"),
+                expected,
+                actual,
+            },
+            CrdmError::IndexOutOfRange {
+                field,
+                index,
+                bound,
+            } => CrdmError::IndexOutOfRange {
+                field: format!("{prefix}{field}"),
+                index,
+                bound,
+            },
+            CrdmError::MemoryLimit { .. } => self,
+        }
+    }
+
     pub(crate) fn invalid(
         field: impl Into<String>,
         value: impl std::fmt::Display,

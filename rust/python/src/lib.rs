@@ -188,7 +188,7 @@ impl Engine {
         stimulus_nodes: PyReadonlyArray1<'_, i64>,
         stimulus_ticks: PyReadonlyArray1<'_, i64>,
         n_ticks: u64,
-        stdp: Option<(f64, f64, f64, f64, f64, f64)>,
+        stdp: Option<StdpTuple>,
         record_raster: bool,
         record_causal: bool,
         snapshot_ticks: Vec<u64>,
@@ -197,16 +197,7 @@ impl Engine {
     ) -> PyResult<Bound<'py, PyDict>> {
         let cfg = RunConfig {
             n_ticks,
-            stdp: stdp.map(
-                |(a_plus, tau_plus_ms, a_minus, tau_minus_ms, w_min, w_max)| StdpParams {
-                    a_plus,
-                    tau_plus_ms,
-                    a_minus,
-                    tau_minus_ms,
-                    w_min,
-                    w_max,
-                },
-            ),
+            stdp: stdp.map(stdp_params),
             record_raster,
             record_causal,
             snapshot_ticks,
@@ -220,6 +211,73 @@ impl Engine {
         let net = &self.net;
         let result = detached(py, || net.run(&stimulus, &cfg))?;
         result_dict(py, result)
+    }
+
+    /// Simulates many stimuli on `n_threads` threads; returns one dict per stimulus, in order.
+    #[pyo3(signature = (stimulus_nodes, stimulus_ticks, n_ticks, *, stdp, record_raster, record_causal, snapshot_ticks, snapshot_edges, memory_limit_bytes, n_threads))]
+    #[allow(clippy::too_many_arguments)]
+    fn run_batch<'py>(
+        &self,
+        py: Python<'py>,
+        stimulus_nodes: Vec<PyReadonlyArray1<'py, i64>>,
+        stimulus_ticks: Vec<PyReadonlyArray1<'py, i64>>,
+        n_ticks: u64,
+        stdp: Option<StdpTuple>,
+        record_raster: bool,
+        record_causal: bool,
+        snapshot_ticks: Vec<u64>,
+        snapshot_edges: PyReadonlyArray1<'_, i64>,
+        memory_limit_bytes: u64,
+        n_threads: usize,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        if stimulus_nodes.len() != stimulus_ticks.len() {
+            return Err(to_pyerr(
+                py,
+                CrdmError::ShapeMismatch {
+                    field: "stimulus_ticks".to_string(),
+                    expected: stimulus_nodes.len(),
+                    actual: stimulus_ticks.len(),
+                },
+            ));
+        }
+        let cfg = RunConfig {
+            n_ticks,
+            stdp: stdp.map(stdp_params),
+            record_raster,
+            record_causal,
+            snapshot_ticks,
+            snapshot_edges: slice(py, "snapshot_edges", &snapshot_edges)?.to_vec(),
+            memory_limit_bytes,
+        };
+        let stimuli = stimulus_nodes
+            .iter()
+            .zip(&stimulus_ticks)
+            .map(|(nodes, ticks)| {
+                Ok(Stimulus {
+                    nodes: slice(py, "stimulus_nodes", nodes)?,
+                    ticks: slice(py, "stimulus_ticks", ticks)?,
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let net = &self.net;
+        let results = detached(py, || net.run_batch(&stimuli, &cfg, n_threads))?;
+        results.into_iter().map(|r| result_dict(py, r)).collect()
+    }
+}
+
+/// `(a_plus, tau_plus_ms, a_minus, tau_minus_ms, w_min, w_max)` as Python passes it.
+type StdpTuple = (f64, f64, f64, f64, f64, f64);
+
+fn stdp_params(
+    (a_plus, tau_plus_ms, a_minus, tau_minus_ms, w_min, w_max): StdpTuple,
+) -> StdpParams {
+    StdpParams {
+        a_plus,
+        tau_plus_ms,
+        a_minus,
+        tau_minus_ms,
+        w_min,
+        w_max,
     }
 }
 
