@@ -195,15 +195,15 @@ impl Engine {
         snapshot_edges: PyReadonlyArray1<'_, i64>,
         memory_limit_bytes: u64,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let cfg = RunConfig {
+        let cfg = run_config(
+            py,
             n_ticks,
-            stdp: stdp.map(stdp_params),
-            record_raster,
-            record_causal,
+            stdp,
+            (record_raster, record_causal),
             snapshot_ticks,
-            snapshot_edges: slice(py, "snapshot_edges", &snapshot_edges)?.to_vec(),
+            &snapshot_edges,
             memory_limit_bytes,
-        };
+        )?;
         let stimulus = Stimulus {
             nodes: slice(py, "stimulus_nodes", &stimulus_nodes)?,
             ticks: slice(py, "stimulus_ticks", &stimulus_ticks)?,
@@ -240,15 +240,15 @@ impl Engine {
                 },
             ));
         }
-        let cfg = RunConfig {
+        let cfg = run_config(
+            py,
             n_ticks,
-            stdp: stdp.map(stdp_params),
-            record_raster,
-            record_causal,
+            stdp,
+            (record_raster, record_causal),
             snapshot_ticks,
-            snapshot_edges: slice(py, "snapshot_edges", &snapshot_edges)?.to_vec(),
+            &snapshot_edges,
             memory_limit_bytes,
-        };
+        )?;
         let stimuli = stimulus_nodes
             .iter()
             .zip(&stimulus_ticks)
@@ -263,6 +263,27 @@ impl Engine {
         let results = detached(py, || net.run_batch(&stimuli, &cfg, n_threads))?;
         results.into_iter().map(|r| result_dict(py, r)).collect()
     }
+}
+
+/// The core's run configuration from the keyword arguments `run` and `run_batch` share.
+fn run_config(
+    py: Python<'_>,
+    n_ticks: u64,
+    stdp: Option<StdpTuple>,
+    (record_raster, record_causal): (bool, bool),
+    snapshot_ticks: Vec<u64>,
+    snapshot_edges: &PyReadonlyArray1<'_, i64>,
+    memory_limit_bytes: u64,
+) -> PyResult<RunConfig> {
+    Ok(RunConfig {
+        n_ticks,
+        stdp: stdp.map(stdp_params),
+        record_raster,
+        record_causal,
+        snapshot_ticks,
+        snapshot_edges: slice(py, "snapshot_edges", snapshot_edges)?.to_vec(),
+        memory_limit_bytes,
+    })
 }
 
 /// `(a_plus, tau_plus_ms, a_minus, tau_minus_ms, w_min, w_max)` as Python passes it.
