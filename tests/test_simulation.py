@@ -224,3 +224,20 @@ def test_batch_equals_single_runs_for_any_thread_count(backend):
     assert all(r.stats["n_stdp_updates"] > 0 for r in singles)
     assert not all(np.array_equal(singles[0].snapshots, r.snapshots) for r in singles[1:])
     assert sim.run_batch([], cfg) == []
+
+
+def test_snapshots_at_chosen_times(backend):
+    net = stdp_net(100.0, 300.0)
+    cfg = RunConfig(duration_ms=4, stdp=StdpParams(), snapshot_at_ms=[0.0, 2.95, 4.0],
+                    snapshot_edges=np.array([0]))
+    result = simulate(net, stim([[0, 0], [1, 0]]), cfg, backend=backend)
+    assert result.snapshot_ticks.tolist() == [0, 30, 40]
+    # tick 30 is the firing tick: the snapshot before it still holds the initial weight
+    assert result.snapshots[:, 0].tolist() == [0.2, 0.2, result.final_weights[0]]
+    assert result.final_weights[0] > 0.2
+
+
+@pytest.mark.parametrize("times", [[2.0, 1.0], [1.0, 1.01], [5.0], [-1.0]])
+def test_snapshot_times_must_increase_within_the_run(times):
+    with pytest.raises(crdm.ValidationError, match="snapshot_at_ms"):
+        RunConfig(duration_ms=4, snapshot_at_ms=times)

@@ -102,6 +102,7 @@ class RunConfig:
     snapshot_interval_ms: float | None = 100.0
     snapshot_edges: str | np.ndarray = "plastic"
     memory_limit_bytes: int = 4 * 2**30
+    snapshot_at_ms: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
         duration = real("duration_ms", self.duration_ms, low=0.0, low_open=True)
@@ -114,6 +115,17 @@ class RunConfig:
                                   "stdp", self.stdp)
         if self.snapshot_interval_ms is not None:
             real("snapshot_interval_ms", self.snapshot_interval_ms, low=0.0, low_open=True)
+        if self.snapshot_at_ms is not None:
+            times = tuple(real(f"snapshot_at_ms[{k}]", t, low=0.0)
+                          for k, t in enumerate(self.snapshot_at_ms))
+            object.__setattr__(self, "snapshot_at_ms", times)
+            ticks = self.snapshot_ticks()
+            for k in range(len(ticks)):
+                if ticks[k] > self.n_ticks or (k and ticks[k] <= ticks[k - 1]):
+                    raise ValidationError(
+                        f"invalid value for `snapshot_at_ms[{k}]`: {times[k]} (snapshot times "
+                        f"must increase by at least one tick and end by {duration} ms)",
+                        f"snapshot_at_ms[{k}]", times[k])
         if isinstance(self.snapshot_edges, str):
             if self.snapshot_edges not in ("plastic", "all"):
                 raise ValidationError(
@@ -133,6 +145,8 @@ class RunConfig:
         return ms_to_ticks(self.duration_ms, self.dt_ms)
 
     def snapshot_ticks(self) -> list[int]:
+        if self.snapshot_at_ms is not None:
+            return [math.floor(t / self.dt_ms + 0.5) for t in self.snapshot_at_ms]
         if self.snapshot_interval_ms is None:
             return []
         step = ms_to_ticks(self.snapshot_interval_ms, self.dt_ms)
