@@ -41,37 +41,14 @@ pub type Result<T> = std::result::Result<T, CrdmError>;
 
 impl CrdmError {
     /// The same error with `prefix` put before the field it names (e.g. `stimuli[3].`).
-    pub fn prefixed(self, prefix: &str) -> Self {
-        match self {
-            CrdmError::InvalidValue {
-                field,
-                value,
-                reason,
-            } => CrdmError::InvalidValue {
-                field: format!("{prefix}{field}"),
-                value,
-                reason,
-            },
-            CrdmError::ShapeMismatch {
-                field,
-                expected,
-                actual,
-            } => CrdmError::ShapeMismatch {
-                field: format!("{prefix}{field}"),
-                expected,
-                actual,
-            },
-            CrdmError::IndexOutOfRange {
-                field,
-                index,
-                bound,
-            } => CrdmError::IndexOutOfRange {
-                field: format!("{prefix}{field}"),
-                index,
-                bound,
-            },
-            CrdmError::MemoryLimit { .. } => self,
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        match &mut self {
+            CrdmError::InvalidValue { field, .. }
+            | CrdmError::ShapeMismatch { field, .. }
+            | CrdmError::IndexOutOfRange { field, .. } => field.insert_str(0, prefix),
+            CrdmError::MemoryLimit { .. } => {}
         }
+        self
     }
 
     pub(crate) fn invalid(

@@ -241,18 +241,4 @@ impl CompiledNetwork {
     pub fn refractory_ticks(&self) -> &[u32] {
         &self.refractory_ticks
     }
-
-    /// The initial weights every run starts from.
-    pub fn weights(&self) -> &[f64] {
-        &self.weights
-    }
-
-    /// Replaces the weights every run starts from (for example with the final weights of an
-    /// earlier run, to chain stimulations with plasticity).
-    pub fn set_weights(&mut self, weights: &[f64]) -> Result<()> {
-        check_len("weights", weights, self.n_edges())?;
-        check_each("weights", weights, f64::is_finite, "must be finite")?;
-        self.weights.copy_from_slice(weights);
-        Ok(())
-    }
 }
