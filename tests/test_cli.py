@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 
@@ -9,27 +10,43 @@ import pytest
 
 from crdm.cli import main
 
+TINY = ["--sizes", "5", "--images", "40", "--splits", "2", "--duration-ms", "100",
+        "--sketch-dim", "256", "--quiet"]
 
-def test_demo_prints_spikes_events_and_weight_changes(mnist_dir, capsys):
-    code = main(["demo", "--digits", "2", "--recurrent", "20", "--duration-ms", "60",
-                 "--data-dir", str(mnist_dir)])
-    out = capsys.readouterr().out
+
+def test_demo_prints_accuracy_beside_raw_pixels_and_writes_the_figure(mnist_dir, tmp_path,
+                                                                      capsys):
+    out = tmp_path / "demo"
+    code = main(["demo", *TINY, "--data-dir", str(mnist_dir), "--out", str(out)])
+    text = capsys.readouterr().out
     assert code == 0
-    assert "784 input + 20 recurrent nodes" in out
-    assert "million per second" in out
-    assert "weight change of the recurrent edges" in out
-    rows = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
-    assert len(rows) == 2
+    assert "raw pixels" in text and "CRDM weights, all edges (paper)" in text
+    assert "M synaptic events per image" in text
+    assert (out / "fig3.png").stat().st_size > 10_000
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    models = {r["model"] for r in rows}
+    assert models == {"raw_pixels", "crdm_all", "crdm_recurrent", "stdp_off_counts",
+                      "random_projection"}
+    # one size × 1 sample time (100 ms) × (weights: eu, cos; delta: eu, cos) per CRDM edge set
+    assert sum(r["model"] == "crdm_all" for r in rows) == 4
+    for r in rows:
+        assert 0.0 <= float(r["mean"]) <= 1.0
 
 
 def test_demo_bad_data_dir_is_a_clear_error(tmp_path, capsys):
-    assert main(["demo", "--data-dir", str(tmp_path / "none")]) == 1
+    assert main(["demo", "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path)]) == 1
     assert "DataError" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["demo", "--digits", "0"], ["demo", "--recurrent", "-3"]])
-def test_demo_rejects_bad_counts(argv, capsys):
-    assert main(argv) == 2
+@pytest.mark.parametrize("argv", [["demo", "--images", "0"], ["demo", "--sizes", "5,-3"],
+                                  ["demo", "--sizes", "a"], ["demo", "--splits", "x"],
+                                  ["reproduce", "fig3", "--sketch-dim", "-1"],
+                                  ["reproduce", "fig9"]])
+def test_bad_options_exit_2_naming_the_option(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
 
 
 def test_unknown_option_exits_2():

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import pairwise_distances
+from sklearn.neighbors import KNeighborsClassifier
 
 from crdm.errors import ShapeError, ValidationError
-from crdm.protocol import split_indices, split_seeds, wknn_protocol
+from crdm.protocol import (
+    gram_distances,
+    split_indices,
+    split_seeds,
+    weighted_knn_predict,
+    wknn_protocol,
+)
 
 
 def blobs(n_per_class: int, spread: float, seed: int = 0):
@@ -62,3 +72,45 @@ def test_bad_inputs():
     x[0, 0] = np.nan
     with pytest.raises(ValidationError, match="NaN"):
         wknn_protocol(x, y, n_test=5)
+
+
+@settings(deadline=None)
+@given(n_train=st.integers(6, 40), n_test=st.integers(1, 15), n_classes=st.integers(2, 4),
+       k=st.integers(1, 5), seed=st.integers(0, 2**32 - 1), dup=st.booleans())
+def test_vote_matches_scikit_learn(n_train, n_test, n_classes, k, seed, dup):
+    rng = np.random.default_rng(seed)
+    # Small integer coordinates make exact ties and zero distances common.
+    x = rng.integers(0, 3, (n_train + n_test, 3)).astype(float)
+    if dup:
+        x[n_train] = x[0]
+    y = rng.integers(0, n_classes, n_train + n_test)
+    for metric in ("euclidean", "cosine"):
+        x_m = x + 1.0 if metric == "cosine" else x   # no zero vectors: sklearn warns on them
+        gram = x_m @ x_m.T
+        dist = gram_distances(gram, metric)
+        ours = weighted_knn_predict(dist[n_train:, :n_train], y[:n_train], k, np.unique(y))
+        knn = KNeighborsClassifier(n_neighbors=k, weights="distance", metric="precomputed")
+        knn.fit(dist[:n_train, :n_train], y[:n_train])
+        theirs = knn.predict(dist[n_train:, :n_train])
+        # Where distances tie at the k-th neighbour the choice of neighbours is arbitrary in
+        # both; compare only rows without such a tie.
+        row = dist[n_train:, :n_train]
+        kth = np.sort(row, axis=1)[:, k - 1:k + 1] if k < n_train else None
+        clear = np.ones(n_test, bool) if kth is None or kth.shape[1] < 2 else kth[:, 0] < kth[:, 1]
+        np.testing.assert_array_equal(ours[clear], theirs[clear])
+
+
+def test_gram_distances_match_scikit_learn_with_offset():
+    rng = np.random.default_rng(3)
+    delta = rng.standard_normal((30, 8)) * 1e-3
+    offset = rng.standard_normal(8)
+    full = offset + delta
+    gram = delta @ delta.T
+    eu = gram_distances(gram, "euclidean", offset_dot=delta @ offset, offset_sq=offset @ offset)
+    co = gram_distances(gram, "cosine", offset_dot=delta @ offset, offset_sq=offset @ offset)
+    np.testing.assert_allclose(eu, pairwise_distances(full, metric="euclidean"), atol=1e-12)
+    np.testing.assert_allclose(co, pairwise_distances(full, metric="cosine"), atol=1e-12)
+    zero = np.vstack([np.zeros(3), np.ones(3)])
+    assert gram_distances(zero @ zero.T, "cosine")[0, 1] == 1.0
+    with pytest.raises(ValidationError, match="metric"):
+        gram_distances(gram, "manhattan")

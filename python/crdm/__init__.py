@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from crdm.errors import (
     ChecksumError,
+    ConfigMismatchError,
     CrdmError,
     DataError,
     DtypeError,
@@ -42,6 +43,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "ChecksumError",
+    "ConfigMismatchError",
     "CrdmError",
     "DataError",
     "DtypeError",

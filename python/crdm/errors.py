@@ -11,7 +11,8 @@ so code written against one backend handles the other's errors too.
 │   └── ``IndexOutOfRangeError`` (also ``IndexError``): a node id, edge id or tick out of range
 ├── ``MemoryLimitError`` (also ``MemoryError``): recorders would need more than the limit
 ├── ``DataError``: a data or network file is unreadable, corrupt, or not what it claims
-│   └── ``ChecksumError``: a file's SHA-256 does not match the published one
+│   ├── ``ChecksumError``: a file's SHA-256 does not match the published one
+│   └── ``ConfigMismatchError``: a result folder holds work from another configuration
 └── ``InternalError`` (also ``RuntimeError``): a bug in crdm (a Rust panic caught at the binding)
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 
 __all__ = [
     "ChecksumError",
+    "ConfigMismatchError",
     "CrdmError",
     "DataError",
     "DtypeError",
@@ -78,6 +80,18 @@ class DataError(CrdmError):
 
 class ChecksumError(DataError):
     """A file's content does not match its published SHA-256."""
+
+
+class ConfigMismatchError(DataError):
+    """A result folder was started with another configuration; mixing them would be wrong.
+
+    ``field`` is the first setting that differs, ``value`` is ``(stored, requested)``.
+    """
+
+    def __init__(self, message: str, field: str, value: Any = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
 
 
 class InternalError(CrdmError, RuntimeError):

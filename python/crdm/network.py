@@ -40,6 +40,7 @@ from crdm._checks import (
     integer,
     real,
 )
+from crdm._io import atomic_write
 from crdm.errors import DataError, ValidationError
 
 __all__ = ["Network", "input_recurrent", "load_network", "two_block_sbm"]
@@ -217,12 +218,9 @@ class Network:
         if path.suffix != ".npz":
             path = path.with_suffix(path.suffix + ".npz")
         header = {"format": _FORMAT, "version": _FORMAT_VERSION, "meta": dict(self.meta)}
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, header=np.array(json.dumps(header)),
-                     **{name: getattr(self, name) for name in _ARRAYS})
-        tmp.replace(path)
-        return path
+        return atomic_write(path, lambda fh: np.savez(
+            fh, header=np.array(json.dumps(header)),
+            **{name: getattr(self, name) for name in _ARRAYS}))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Network):

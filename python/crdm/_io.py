@@ -1,0 +1,31 @@
+"""Atomic file writes: a reader, or a run killed half-way, never sees a partial file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+__all__ = ["atomic_write"]
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """Calls ``write(fh)`` on a temporary file beside ``path``, syncs it, renames it to ``path``.
+
+    The rename is atomic on POSIX, so ``path`` holds either the old content or the whole new
+    one; a temporary file left by a killed process is never mistaken for a result.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,179 @@
+"""The Figure-3 experiment: features, evaluation, resume, and refusal of foreign folders."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crdm.encoder import CRDMEncoder
+from crdm.errors import ConfigMismatchError, DataError, ValidationError
+from crdm.protocol import wknn_protocol
+from crdm.reproduce import fig3
+from crdm.reproduce.fig3 import Fig3Config, encode_chunk, run_fig3
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_dir):
+    from crdm.datasets import load_mnist
+
+    d = load_mnist("test", data_dir=mnist_dir)
+    return d.images[:60], d.labels[:60]
+
+
+def small(**kw):
+    base = dict(sizes=(5,), n_images=30, duration_ms=100.0, sample_interval_ms=50.0,
+                n_splits=2, chunk_size=10, sketch_dim=0)
+    base.update(kw)
+    return Fig3Config(**base)
+
+
+def test_exact_features_are_the_encoders_weight_changes(digits):
+    images = digits[0][:4].reshape(4, -1) / 255.0
+    cfg = small()
+    arrays = encode_chunk(cfg, 5, images, n_threads=1)
+    enc = CRDMEncoder(5, seed=0, duration_ms=100.0, sample_interval_ms=50.0, feature="delta",
+                      edges="all").fit(images)
+    expected = enc.transform(images).reshape(4, 2, -1)
+    np.testing.assert_allclose(arrays["crdm_all"], expected.astype(np.float32))
+    n_rec_edges = 5 * 4
+    np.testing.assert_allclose(arrays["crdm_recurrent"],
+                               expected[:, :, -n_rec_edges:].astype(np.float32))
+    # spike counts in [0, t) grow with t and are whole numbers
+    counts = arrays["stdp_off_counts"]
+    assert counts.shape == (4, 2, 5) and np.all(counts[:, 1] >= counts[:, 0])
+    assert np.all(counts == np.round(counts)) and counts.sum() > 0
+
+
+def test_features_do_not_depend_on_chunking_or_threads(digits):
+    images = digits[0][:6].reshape(6, -1) / 255.0
+    cfg = small(sketch_dim=64, sizes=(10,))
+    whole = encode_chunk(cfg, 10, images, n_threads=1)
+    parts = [encode_chunk(cfg, 10, images[a:a + 3], n_threads=2) for a in (0, 3)]
+    for key, value in whole.items():
+        np.testing.assert_array_equal(value, np.concatenate([p[key] for p in parts]))
+    assert whole["crdm_all"].shape == (6, 2, 64)          # sketched: 784·10 + 90 > 64
+    assert whole["crdm_recurrent"].shape == (6, 2, 64)
+
+
+def test_offset_form_equals_the_protocol_on_whole_weight_vectors():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 20)
+    offset = rng.standard_normal(12)
+    delta = rng.standard_normal((60, 12)) * 0.3 + labels[:, None] * 0.2
+    cfg = small(n_images=60, n_splits=3, n_test=15)
+    ours = fig3._evaluate(delta.astype(np.float32), labels, cfg, offset=offset)
+    full = wknn_protocol(offset + delta.astype(np.float32), labels, n_splits=3, n_test=15)
+    assert ours["weights/cosine"]["accuracies"] == full["cosine"].accuracies.tolist()
+    assert ours["weights/euclidean"]["accuracies"] == full["euclidean"].accuracies.tolist()
+    delta_only = wknn_protocol(delta.astype(np.float32), labels, n_splits=3, n_test=15)
+    assert ours["delta/cosine"]["accuracies"] == delta_only["cosine"].accuracies.tolist()
+
+
+def test_run_writes_every_output_and_resumes_without_redoing_chunks(digits, tmp_path,
+                                                                    monkeypatch):
+    images, labels = digits
+    cfg = small(sizes=(5, 10))
+    out = tmp_path / "run"
+    first = run_fig3(cfg, images, labels, out, progress=False)
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert {(r["model"], r["size"]) for r in rows} >= {("crdm_all", "5"), ("crdm_all", "10"),
+                                                       ("raw_pixels", "")}
+    assert (out / "fig3.png").is_file() and (out / "results.json").is_file()
+    chunks = sorted(out.glob("chunks/*/*.npz"))
+    assert len(chunks) == 2 * 3
+    # Lose one chunk and the evaluation that used it: only that chunk is simulated again.
+    chunks[4].unlink()
+    (out / "eval" / "n0010.json").unlink()
+    calls = []
+    real = fig3.encode_chunk
+
+    def counting(config, size, images, **kw):
+        calls.append((size, images.shape[0]))
+        return real(config, size, images, **kw)
+
+    monkeypatch.setattr(fig3, "encode_chunk", counting)
+    second = run_fig3(cfg, images, labels, out, progress=False)
+    assert calls == [(10, 10)]
+    assert second.rows == first.rows
+
+
+def test_a_folder_of_another_configuration_is_refused(digits, tmp_path):
+    images, labels = digits
+    run_fig3(small(), images, labels, tmp_path, progress=False)
+    with pytest.raises(ConfigMismatchError) as exc:
+        run_fig3(small(seed=1), images, labels, tmp_path, progress=False)
+    assert exc.value.field == "seed" and exc.value.value == (0, 1)
+    with pytest.raises(ConfigMismatchError, match=r"data\.sha256"):
+        run_fig3(small(), images[::-1], labels[::-1], tmp_path, progress=False)
+
+
+def test_corrupt_manifest_and_chunk_are_data_errors(digits, tmp_path):
+    images, labels = digits
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "config.json").write_text("{not json")
+    with pytest.raises(DataError, match="manifest"):
+        run_fig3(small(), images, labels, tmp_path / "a", progress=False)
+    run_fig3(small(), images, labels, tmp_path / "b", progress=False)
+    (tmp_path / "b" / "eval" / "n0005.json").unlink()
+    chunk = next((tmp_path / "b").glob("chunks/*/*.npz"))
+    chunk.write_bytes(chunk.read_bytes()[:100])
+    with pytest.raises(DataError, match="unreadable"):
+        run_fig3(small(), images, labels, tmp_path / "b", progress=False)
+
+
+@pytest.mark.parametrize("kw, field", [({"sizes": ()}, "sizes"), ({"sizes": (0,)}, "sizes"),
+                                       ({"n_images": 3}, "n_images"),
+                                       ({"n_test": 30}, "n_test"),
+                                       ({"sketch_dim": -1}, "sketch_dim"),
+                                       ({"sample_interval_ms": 500.0}, "sample_interval_ms"),
+                                       ({"network_params": {"plastic": "none"}},
+                                        "network_params")])
+def test_bad_configuration_names_the_field(kw, field):
+    with pytest.raises(ValidationError) as exc:
+        small(**kw)
+    assert exc.value.field == field
+
+
+def test_more_images_than_the_data_has_is_refused(digits, tmp_path):
+    with pytest.raises(ValidationError, match="n_images"):
+        run_fig3(small(n_images=100), *digits, tmp_path, progress=False)
+
+
+def test_killed_run_resumes_to_the_same_results(mnist_dir, tmp_path):
+    """SIGKILL in the middle of a real run: the rerun keeps finished chunks, redoes none twice,
+    and ends with the results of an uninterrupted run."""
+    argv = [sys.executable, "-m", "crdm.cli", "reproduce", "fig3", "--sizes", "25,50",
+            "--images", "120", "--chunk-size", "10", "--splits", "2", "--duration-ms", "200",
+            "--sketch-dim", "128", "--data-dir", str(mnist_dir), "--quiet", "--threads", "1"]
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    proc = subprocess.Popen([*argv, "--out", str(killed)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(killed.glob("chunks/*/*.npz")) and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"run ended before any chunk: {proc.stderr.read().decode()}")
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {p.name for p in killed.glob("chunks/*/*.npz")}
+    stamps = {p: p.stat().st_mtime_ns for p in killed.glob("chunks/*/*.npz")}
+    assert 0 < len(done) < 24, "the kill should land between the first and the last chunk"
+    for path in stamps:  # every chunk that exists is whole
+        with np.load(path) as data:
+            assert data["crdm_all"].shape == (10, 2, 128)
+    resumed = subprocess.run([*argv, "--out", str(killed)], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(done)} of 24 chunks already done" in resumed.stdout
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    assert not list(killed.rglob("*.tmp")), "temporary files of the killed run are removed"
+    subprocess.run([*argv, "--out", str(clean)], check=True, capture_output=True)
+    assert (killed / "results.csv").read_text() == (clean / "results.csv").read_text()
+    assert Path(killed / "fig3.png").is_file()
