@@ -11,10 +11,11 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from crdm.errors import ShapeError, ValidationError
 from crdm.protocol import (
+    GramNeighbours,
     gram_distances,
     split_indices,
     split_seeds,
-    weighted_knn_predict,
+    weighted_vote,
     wknn_protocol,
 )
 
@@ -76,8 +77,10 @@ def test_bad_inputs():
 
 @settings(deadline=None)
 @given(n_train=st.integers(6, 40), n_test=st.integers(1, 15), n_classes=st.integers(2, 4),
-       k=st.integers(1, 5), seed=st.integers(0, 2**32 - 1), dup=st.booleans())
-def test_vote_matches_scikit_learn(n_train, n_test, n_classes, k, seed, dup):
+       k=st.integers(1, 5), seed=st.integers(0, 2**32 - 1), dup=st.booleans(),
+       n_candidates=st.integers(1, 8))
+def test_vote_matches_scikit_learn(n_train, n_test, n_classes, k, seed, dup, n_candidates):
+    """Our neighbours (candidate lists with the exact fallback) and vote = scikit-learn's."""
     rng = np.random.default_rng(seed)
     # Small integer coordinates make exact ties and zero distances common.
     x = rng.integers(0, 3, (n_train + n_test, 3)).astype(float)
@@ -88,7 +91,11 @@ def test_vote_matches_scikit_learn(n_train, n_test, n_classes, k, seed, dup):
         x_m = x + 1.0 if metric == "cosine" else x   # no zero vectors: sklearn warns on them
         gram = x_m @ x_m.T
         dist = gram_distances(gram, metric)
-        ours = weighted_knn_predict(dist[n_train:, :n_train], y[:n_train], k, np.unique(y))
+        nb = GramNeighbours(gram, metric, n_candidates=n_candidates, block=7)
+        test = np.arange(n_train, n_train + n_test)
+        idx, d = nb.nearest(test, np.arange(n_train), k)
+        np.testing.assert_allclose(d, np.sort(dist[n_train:, :n_train], axis=1)[:, :k])
+        ours = weighted_vote(d, y[idx], np.unique(y))
         knn = KNeighborsClassifier(n_neighbors=k, weights="distance", metric="precomputed")
         knn.fit(dist[:n_train, :n_train], y[:n_train])
         theirs = knn.predict(dist[n_train:, :n_train])

@@ -20,6 +20,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); results are shared, readable files.
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()

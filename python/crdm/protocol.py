@@ -19,12 +19,13 @@ from crdm._checks import integer
 from crdm.errors import ShapeError, ValidationError
 
 __all__ = [
+    "GramNeighbours",
     "SplitResult",
     "gram_distances",
     "split_indices",
     "split_seeds",
-    "weighted_knn_predict",
-    "wknn_precomputed",
+    "weighted_vote",
+    "wknn_neighbours",
     "wknn_protocol",
 ]
 
@@ -70,67 +71,123 @@ class SplitResult:
 
 
 def gram_distances(gram: np.ndarray, metric: str, *, offset_dot: np.ndarray | None = None,
-                   offset_sq: float = 0.0) -> np.ndarray:
-    """Pairwise distances of the feature vectors ``c + x_i`` from the Gram matrix of the ``x_i``.
+                   offset_sq: float = 0.0, rows: np.ndarray | None = None) -> np.ndarray:
+    """Distances of the feature vectors ``c + x_i`` from the Gram matrix of the ``x_i``.
 
     ``gram[i, j] = x_i·x_j``; ``offset_dot[i] = x_i·c`` and ``offset_sq = c·c`` describe a vector
     ``c`` shared by every row (``None`` = no offset). Keeping ``c`` apart keeps the precision: the
     paper's features are weights ``w0 + Δw`` whose common part ``w0`` dwarfs the change ``Δw``.
     Euclidean distances do not depend on ``c``; cosine distances do. A zero vector is at cosine
-    distance 1 from everything (scikit-learn's convention).
+    distance 1 from everything (scikit-learn's convention). ``rows`` selects the rows returned
+    (default all): ``(len(rows), n)``.
     """
-    g = np.asarray(gram, dtype=np.float64)
-    if offset_dot is not None:
-        s = np.asarray(offset_dot, dtype=np.float64)
-        g = g + s[:, None] + s[None, :] + float(offset_sq)
+    g_all = np.asarray(gram, dtype=np.float64)
+    idx = np.arange(g_all.shape[0]) if rows is None else np.asarray(rows)
+    g = g_all[idx]
+    diag = np.diag(g_all)
     if metric == "euclidean":
-        sq = np.diag(gram).astype(np.float64)
-        d2 = sq[:, None] + sq[None, :] - 2.0 * np.asarray(gram, dtype=np.float64)
+        d2 = diag[idx][:, None] + diag[None, :] - 2.0 * g
         np.maximum(d2, 0.0, out=d2)
-        np.fill_diagonal(d2, 0.0)
+        d2[np.arange(idx.size), idx] = 0.0
         return np.sqrt(d2, out=d2)
     if metric == "cosine":
-        norm = np.sqrt(np.maximum(np.diag(g), 0.0))
+        if offset_dot is not None:
+            s = np.asarray(offset_dot, dtype=np.float64)
+            g = g + s[idx][:, None] + s[None, :] + float(offset_sq)
+            diag = diag + 2.0 * s + float(offset_sq)
+        norm = np.sqrt(np.maximum(diag, 0.0))
         safe = np.where(norm > 0, norm, 1.0)
-        d = 1.0 - g / safe[:, None] / safe[None, :]
-        zero = norm == 0
-        d[zero, :] = 1.0
-        d[:, zero] = 1.0
+        d = 1.0 - g / safe[idx][:, None] / safe[None, :]
+        d[norm[idx] == 0, :] = 1.0
+        d[:, norm == 0] = 1.0
         np.clip(d, 0.0, 2.0, out=d)
-        np.fill_diagonal(d, 0.0)
+        d[np.arange(idx.size), idx] = 0.0
         return d
     raise ValidationError(f"invalid value for `metric`: {metric!r} ('euclidean' or 'cosine')",
                           "metric", metric)
 
 
-def weighted_knn_predict(distances: np.ndarray, train_labels: np.ndarray, k: int,
-                         classes: np.ndarray) -> np.ndarray:
-    """Distance-weighted ``k``-NN votes from a ``(n_test, n_train)`` distance matrix.
-
-    The rule of scikit-learn's ``KNeighborsClassifier(weights="distance")``: weights ``1/d``; a
-    test point at distance 0 from some training points takes only those; ties go to the smaller
-    class. Working from precomputed distances lets every split and metric share one Gram matrix.
-    """
-    nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
-    d = np.take_along_axis(distances, nearest, axis=1)
+def weighted_vote(neighbour_distances: np.ndarray, neighbour_labels: np.ndarray,
+                  classes: np.ndarray) -> np.ndarray:
+    """Distance-weighted votes of ``(n, k)`` neighbours: the rule of scikit-learn's
+    ``KNeighborsClassifier(weights="distance")``. Weights ``1/d``; a point at distance 0 from
+    some neighbours takes only those; ties go to the smaller class."""
+    d = neighbour_distances
     exact = d == 0
     with np.errstate(divide="ignore"):
         w = np.where(exact.any(axis=1, keepdims=True), exact.astype(np.float64), 1.0 / d)
-    votes = np.zeros((distances.shape[0], classes.size))
-    label_index = np.searchsorted(classes, train_labels[nearest])
-    np.add.at(votes, (np.arange(distances.shape[0])[:, None], label_index), w)
+    votes = np.zeros((d.shape[0], classes.size))
+    label_index = np.searchsorted(classes, neighbour_labels)
+    np.add.at(votes, (np.arange(d.shape[0])[:, None], label_index), w)
     return classes[np.argmax(votes, axis=1)]
 
 
-def wknn_precomputed(distances: Mapping[str, np.ndarray], labels: Any, *, n_splits: int = 10,
-                     n_test: int = 1000, k: int = 5, seed: int = 0) -> dict[str, SplitResult]:
-    """:func:`wknn_protocol` on precomputed ``(n, n)`` distance matrices, one per metric name."""
+class GramNeighbours:
+    """Exact nearest neighbours under one metric, for any split, from one Gram matrix.
+
+    Every point's ``n_candidates`` nearest other points are found once, block by block (no
+    ``n × n`` distance matrix is held). For a split, a test point's ``k`` nearest reference
+    points are the first ``k`` of its candidates that are reference points; in the rare case
+    that fewer than ``k`` are, its full row of distances is computed, so the answer is always
+    exact. Ties are broken by the smaller index.
+    """
+
+    def __init__(self, gram: np.ndarray, metric: str, *, offset_dot: np.ndarray | None = None,
+                 offset_sq: float = 0.0, n_candidates: int = 48, block: int = 1024) -> None:
+        self.gram = np.asarray(gram, dtype=np.float64)
+        self.metric = metric
+        self.offset_dot = offset_dot
+        self.offset_sq = offset_sq
+        n = self.gram.shape[0]
+        m = min(n_candidates, n - 1)
+        self.cand_idx = np.empty((n, m), dtype=np.int64)
+        self.cand_dist = np.empty((n, m))
+        for start in range(0, n, block):
+            rows = np.arange(start, min(start + block, n))
+            d = self.distances(rows)
+            part = np.argpartition(d, m - 1, axis=1)[:, :m] if m < n else np.argsort(d, 1)
+            pd = np.take_along_axis(d, part, axis=1)
+            order = np.lexsort((part, pd), axis=1)
+            self.cand_idx[rows] = np.take_along_axis(part, order, axis=1)
+            self.cand_dist[rows] = np.take_along_axis(pd, order, axis=1)
+
+    def distances(self, rows: np.ndarray) -> np.ndarray:
+        """Distances of ``rows`` to every point, a point to itself at +inf."""
+        d = gram_distances(self.gram, self.metric, offset_dot=self.offset_dot,
+                           offset_sq=self.offset_sq, rows=rows)
+        d[np.arange(rows.size), rows] = np.inf
+        return d
+
+    def nearest(self, test: np.ndarray, reference: np.ndarray, k: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices, distances)``, ``(len(test), k)``: each test point's ``k`` nearest
+        reference points, nearest first."""
+        is_ref = np.zeros(self.gram.shape[0], dtype=bool)
+        is_ref[reference] = True
+        idx = np.empty((test.size, k), dtype=np.int64)
+        dist = np.empty((test.size, k))
+        ok = is_ref[self.cand_idx[test]]
+        enough = ok.sum(axis=1) >= k
+        if np.any(enough):
+            first = np.argsort(~ok[enough], axis=1, kind="stable")[:, :k]
+            idx[enough] = np.take_along_axis(self.cand_idx[test[enough]], first, axis=1)
+            dist[enough] = np.take_along_axis(self.cand_dist[test[enough]], first, axis=1)
+        short = np.flatnonzero(~enough)
+        if short.size:
+            d = self.distances(test[short])
+            d[:, ~is_ref] = np.inf
+            full = np.lexsort((np.broadcast_to(np.arange(d.shape[1]), d.shape), d), axis=1)
+            idx[short] = full[:, :k]
+            dist[short] = np.take_along_axis(d, full[:, :k], axis=1)
+        return idx, dist
+
+
+def wknn_neighbours(neighbours: Mapping[str, GramNeighbours], labels: Any, *,
+                    n_splits: int = 10, n_test: int = 1000, k: int = 5,
+                    seed: int = 0) -> dict[str, SplitResult]:
+    """:func:`wknn_protocol` with prepared :class:`GramNeighbours`, one per result name."""
     y = np.asarray(labels)
     n = y.shape[0]
-    for name, d in distances.items():
-        if np.shape(d) != (n, n):
-            raise ShapeError(f"distances[{name!r}] has shape {np.shape(d)}, expected ({n}, {n})",
-                             f"distances[{name!r}]", np.shape(d))
     n_splits = integer("n_splits", n_splits, low=1)
     k = integer("k", k, low=1)
     n_test = integer("n_test", n_test, low=1, high=n - k)
@@ -138,15 +195,18 @@ def wknn_precomputed(distances: Mapping[str, np.ndarray], labels: Any, *, n_spli
     classes = np.unique(y)
     splits = [split_indices(n, n_test, s) for s in seeds]
     out = {}
-    for metric, dist in distances.items():
+    for name, nb in neighbours.items():
+        if nb.gram.shape != (n, n):
+            raise ShapeError(f"neighbours[{name!r}] cover {nb.gram.shape[0]} points, the "
+                             f"labels {n}", f"neighbours[{name!r}]", nb.gram.shape)
         accs, per_class = [], []
         for train, test in splits:
-            pred = weighted_knn_predict(dist[np.ix_(test, train)], y[train], k, classes)
-            hit = pred == y[test]
+            idx, dist = nb.nearest(test, train, k)
+            hit = weighted_vote(dist, y[idx], classes) == y[test]
             accs.append(hit.mean())
             per_class.append([hit[y[test] == c].mean() if np.any(y[test] == c) else np.nan
                               for c in classes])
-        out[metric] = SplitResult(metric, np.array(accs), np.array(per_class), classes, seeds)
+        out[name] = SplitResult(nb.metric, np.array(accs), np.array(per_class), classes, seeds)
     return out
 
 
@@ -166,5 +226,5 @@ def wknn_protocol(features: Any, labels: Any, *, n_splits: int = 10, n_test: int
     if not np.all(np.isfinite(x)):
         raise ValidationError("features contain NaN or inf", "features", "non-finite")
     gram = x @ x.T
-    distances = {m: gram_distances(gram, m) for m in metrics}
-    return wknn_precomputed(distances, y, n_splits=n_splits, n_test=n_test, k=k, seed=seed)
+    neighbours = {m: GramNeighbours(gram, m) for m in metrics}
+    return wknn_neighbours(neighbours, y, n_splits=n_splits, n_test=n_test, k=k, seed=seed)

@@ -50,7 +50,7 @@ import numpy as np
 from crdm._checks import integer, real
 from crdm.errors import ValidationError
 from crdm.network import Network, input_recurrent
-from crdm.protocol import gram_distances, wknn_precomputed
+from crdm.protocol import GramNeighbours, wknn_neighbours
 from crdm.results import ResultFolder
 from crdm.simulation import RunConfig, Simulator, StdpParams, image_stimulus
 
@@ -227,29 +227,41 @@ def _offsets(config: Fig3Config, size: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _evaluate(features: np.ndarray, labels: np.ndarray, config: Fig3Config, *,
-              offset: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
-    """w-kNN results per (feature form, metric) from one Gram matrix."""
+def _gram_terms(features: np.ndarray, offset: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """``(x xᵀ, x·c, c·c)`` in float64 for features ``x`` and shared offset ``c``."""
     x = features.astype(np.float64)
-    gram = x @ x.T
-    distances = {("delta" if offset is not None else "value", "euclidean"):
-                 gram_distances(gram, "euclidean")}
-    if offset is not None:
-        o = offset.astype(np.float64)
-        distances["weights", "euclidean"] = distances["delta", "euclidean"]
-        distances["weights", "cosine"] = gram_distances(gram, "cosine", offset_dot=x @ o,
-                                                        offset_sq=float(o @ o))
-        distances["delta", "cosine"] = gram_distances(gram, "cosine")
+    if offset is None:
+        return x @ x.T, None, 0.0
+    c = offset.astype(np.float64)
+    return x @ x.T, x @ c, float(c @ c)
+
+
+def _evaluate_gram(gram: np.ndarray, offset_dot: np.ndarray | None, offset_sq: float,
+                   labels: np.ndarray, config: Fig3Config) -> dict[str, dict[str, Any]]:
+    """w-kNN results per ``"form/metric"``: forms ``weights`` and ``delta`` when there is an
+    offset (``w = w(0) + Δw``), else ``value``."""
+    euclidean = GramNeighbours(gram, "euclidean")
+    if offset_dot is None:
+        neighbours = {"value/euclidean": euclidean,
+                      "value/cosine": GramNeighbours(gram, "cosine")}
     else:
-        distances["value", "cosine"] = gram_distances(gram, "cosine")
-    keys = list(distances)
-    res = wknn_precomputed({f"{f}/{m}": distances[f, m] for f, m in keys}, labels,
-                           n_splits=config.n_splits, n_test=config.test_size, k=config.k,
-                           seed=config.seed)
+        neighbours = {"weights/euclidean": euclidean,
+                      "weights/cosine": GramNeighbours(gram, "cosine", offset_dot=offset_dot,
+                                                       offset_sq=offset_sq),
+                      "delta/euclidean": euclidean,
+                      "delta/cosine": GramNeighbours(gram, "cosine")}
+    res = wknn_neighbours(neighbours, labels, n_splits=config.n_splits,
+                          n_test=config.test_size, k=config.k, seed=config.seed)
     return {name: r.as_dict() for name, r in res.items()}
 
 
-def _rows(model: str, size: int | None, time_ms: float | None, res: dict[str, Any],
+def _evaluate(features: np.ndarray, labels: np.ndarray, config: Fig3Config, *,
+              offset: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
+    return _evaluate_gram(*_gram_terms(features, offset), labels, config)
+
+
+def _rows(model: str, size: int | None, time_ms: float | str | None, res: dict[str, Any],
           n_features: int, knn_dims: int, config: Fig3Config,
           feature_name: str | None = None) -> list[dict[str, Any]]:
     rows = []
@@ -279,12 +291,22 @@ def _evaluate_size(folder: ResultFolder, config: Fig3Config, size: int, labels: 
     for model in _MODELS:
         if model not in data:
             continue
+        name = "spike_counts" if model == "stdp_off_counts" else None
+        dims = data[model].shape[2]
+        total: list[Any] = []
         for j, t_ms in enumerate(times_ms):
-            feats = data[model][:, j, :]
-            res = _evaluate(feats, labels, config, offset=offsets.get(model))
-            rows += _rows(model, size, round(t_ms, 6), res, n_features[model], feats.shape[1],
-                          config, feature_name="spike_counts" if model == "stdp_off_counts"
-                          else None)
+            terms = _gram_terms(data[model][:, j, :], offsets.get(model))
+            total = list(terms) if not total else [
+                a + b if a is not None else None for a, b in zip(total, terms, strict=True)]
+            res = _evaluate_gram(*terms, labels, config)
+            rows += _rows(model, size, round(t_ms, 6), res, n_features[model], dims, config,
+                          feature_name=name)
+        if len(times_ms) > 1:
+            # The whole trajectory: every sample time's features side by side, whose Gram
+            # matrix is the sum of the per-time ones.
+            rows += _rows(model, size, "trajectory", _evaluate_gram(*total, labels, config),
+                          n_features[model] * len(times_ms), dims * len(times_ms), config,
+                          feature_name=name)
     if config.baselines:
         from sklearn.random_projection import GaussianRandomProjection
 
@@ -438,6 +460,7 @@ def plot_fig3(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
             for c, size in enumerate(sizes):
                 pts = sorted((r["time_ms"], 100 * r["mean"]) for r in rows
                              if r["model"] == model and r["size"] == size
+                             and isinstance(r["time_ms"], float)
                              and r["metric"] == metric and r["feature"] == "weights")
                 if pts:
                     t, a = zip(*pts, strict=True)
