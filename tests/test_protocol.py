@@ -91,8 +91,9 @@ def test_vote_matches_scikit_learn(n_train, n_test, n_classes, k, seed, dup, n_c
         x_m = x + 1.0 if metric == "cosine" else x   # no zero vectors: sklearn warns on them
         gram = x_m @ x_m.T
         dist = gram_distances(gram, metric)
-        nb = GramNeighbours(gram, metric, n_candidates=n_candidates, block=7)
         test = np.arange(n_train, n_train + n_test)
+        nb = GramNeighbours(gram, metric, n_candidates=n_candidates, block=7,
+                            queries=test if dup else None)
         idx, d = nb.nearest(test, np.arange(n_train), k)
         np.testing.assert_allclose(d, np.sort(dist[n_train:, :n_train], axis=1)[:, :k])
         ours = weighted_vote(d, y[idx], np.unique(y))
@@ -121,3 +122,11 @@ def test_gram_distances_match_scikit_learn_with_offset():
     assert gram_distances(zero @ zero.T, "cosine")[0, 1] == 1.0
     with pytest.raises(ValidationError, match="metric"):
         gram_distances(gram, "manhattan")
+
+
+def test_neighbours_refuse_points_they_were_not_prepared_for():
+    x, _ = blobs(10, 0.1)
+    nb = GramNeighbours(x @ x.T, "euclidean", queries=np.array([0, 1]))
+    with pytest.raises(ValidationError) as exc:
+        nb.nearest(np.array([0, 5]), np.arange(10, 30), 3)
+    assert exc.value.field == "test" and exc.value.value == 5

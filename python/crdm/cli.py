@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from crdm.errors import CrdmError, ValidationError
@@ -128,6 +129,32 @@ def _reproduce_fig3(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce_ann(args: argparse.Namespace) -> int:
+    from crdm.datasets import load_mnist
+    from crdm.reproduce.ann import AnnConfig, run_ann
+
+    train = load_mnist("train", data_dir=args.data_dir, download=not args.no_download)
+    test = load_mnist("test", data_dir=args.data_dir, download=not args.no_download)
+    config = AnnConfig(sizes=args.sizes, n_images=args.images, n_repeats=args.repeats,
+                       n_test=args.test_size, seed=args.seed, max_epochs=args.max_epochs,
+                       ncm_draws=args.ncm_draws)
+    print(f"ANN 784-H-10 trained on ten training images until it overfits; cosine "
+          f"{config.k}-NN on {config.n_images} test images, {config.n_repeats} repeats of "
+          f"{config.n_images - config.test_size}/{config.test_size}")
+    t0 = time.perf_counter()
+    rows = run_ann(config, train.images, train.labels, test.images, test.labels, args.out,
+                   fig3_dir=args.fig3, data_source=test.source, progress=not args.quiet,
+                   log=lambda msg: print(msg, flush=True))
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    print(f"{'model':<26} {'size':>5} {'metric':>9} {'accuracy':>16} {'parameters':>11}  counted")
+    for r in rows:
+        acc = (f"{100 * r['mean']:6.2f} ± {100 * r['sd']:4.2f}%" if r["mean"] != "" else "")
+        print(f"{r['model']:<26} {r['size']!s:>5} {r['metric']:>9} {acc:>16} "
+              f"{r['parameters']:>11}  {r['parameters_counted']}")
+    print(f"wrote {Path(args.out) / 'results.csv'}, results.json, fig5.png")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from crdm.datasets import load_demo_digits
 
@@ -200,6 +227,30 @@ def _parser() -> argparse.ArgumentParser:
     fig3.add_argument("--split", choices=("test", "train"), default="test",
                       help="MNIST split (default test, the paper's; tune on train)")
     fig3.set_defaults(func=_reproduce_fig3)
+    ann = figures.add_parser(
+        "ann", help="Figures 4-5: one-shot ANN vs CRDM, accuracy and parameters (Section 4.1)",
+        description="A 784-H-10 ReLU network overfitted on ten training images; its hidden "
+                    "activations embed the test images for a cosine 5-NN. Resumable.")
+    ann.add_argument("--sizes", type=_sizes, default=_sizes("5,10,25,50,100,200,300,400"),
+                     help="hidden sizes (default: the Figure-3 sizes)")
+    ann.add_argument("--images", type=_count(7), default=10_000,
+                     help="test images (default 10000)")
+    ann.add_argument("--repeats", type=_count(1), default=10,
+                     help="repeats, each with new ten images and a new split (default 10)")
+    ann.add_argument("--test-size", type=_count(1), default=None,
+                     help="test images per split (default min(1000, images/10))")
+    ann.add_argument("--seed", type=int, default=0, help="seed of draws and splits (default 0)")
+    ann.add_argument("--max-epochs", type=_count(1), default=5000,
+                     help="Adam epochs at most (default 5000)")
+    ann.add_argument("--ncm-draws", type=_count(1), default=100,
+                     help="draws for the nearest-class-mean context row (default 100)")
+    ann.add_argument("--fig3", default=None, metavar="DIR",
+                     help="a Figure-3 result folder whose CRDM rows join the table")
+    ann.add_argument("--data-dir", default=None, help="directory of MNIST IDX files")
+    ann.add_argument("--no-download", action="store_true", help="never download MNIST")
+    ann.add_argument("--out", default="results/ann", help="result folder (default results/ann)")
+    ann.add_argument("--quiet", action="store_true", help="no progress bar")
+    ann.set_defaults(func=_reproduce_ann)
     return parser
 
 

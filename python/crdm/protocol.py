@@ -133,23 +133,28 @@ class GramNeighbours:
     """
 
     def __init__(self, gram: np.ndarray, metric: str, *, offset_dot: np.ndarray | None = None,
-                 offset_sq: float = 0.0, n_candidates: int = 48, block: int = 1024) -> None:
+                 offset_sq: float = 0.0, n_candidates: int = 48, block: int = 1024,
+                 queries: np.ndarray | None = None) -> None:
         self.gram = np.asarray(gram, dtype=np.float64)
         self.metric = metric
         self.offset_dot = offset_dot
         self.offset_sq = offset_sq
         n = self.gram.shape[0]
-        m = min(n_candidates, n - 1)
-        self.cand_idx = np.empty((n, m), dtype=np.int64)
-        self.cand_dist = np.empty((n, m))
-        for start in range(0, n, block):
-            rows = np.arange(start, min(start + block, n))
+        # Only the points that will be queried need candidates (default: every point).
+        self.queries = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
+        self._slot = np.full(n, -1, dtype=np.int64)
+        self._slot[self.queries] = np.arange(self.queries.size)
+        m = max(min(n_candidates, n - 1), 1)
+        self.cand_idx = np.empty((self.queries.size, m), dtype=np.int64)
+        self.cand_dist = np.empty((self.queries.size, m))
+        for start in range(0, self.queries.size, block):
+            rows = self.queries[start:start + block]
             d = self.distances(rows)
-            part = np.argpartition(d, m - 1, axis=1)[:, :m] if m < n else np.argsort(d, 1)
+            part = np.argpartition(d, m - 1, axis=1)[:, :m]
             pd = np.take_along_axis(d, part, axis=1)
             order = np.lexsort((part, pd), axis=1)
-            self.cand_idx[rows] = np.take_along_axis(part, order, axis=1)
-            self.cand_dist[rows] = np.take_along_axis(pd, order, axis=1)
+            self.cand_idx[start:start + rows.size] = np.take_along_axis(part, order, axis=1)
+            self.cand_dist[start:start + rows.size] = np.take_along_axis(pd, order, axis=1)
 
     def distances(self, rows: np.ndarray) -> np.ndarray:
         """Distances of ``rows`` to every point, a point to itself at +inf."""
@@ -162,16 +167,20 @@ class GramNeighbours:
                 ) -> tuple[np.ndarray, np.ndarray]:
         """``(indices, distances)``, ``(len(test), k)``: each test point's ``k`` nearest
         reference points, nearest first."""
+        slots = self._slot[test]
+        if np.any(slots < 0):
+            raise ValidationError("a test point was not among the queries these neighbours "
+                                  "were prepared for", "test", int(test[slots < 0][0]))
         is_ref = np.zeros(self.gram.shape[0], dtype=bool)
         is_ref[reference] = True
         idx = np.empty((test.size, k), dtype=np.int64)
         dist = np.empty((test.size, k))
-        ok = is_ref[self.cand_idx[test]]
+        ok = is_ref[self.cand_idx[slots]]
         enough = ok.sum(axis=1) >= k
         if np.any(enough):
             first = np.argsort(~ok[enough], axis=1, kind="stable")[:, :k]
-            idx[enough] = np.take_along_axis(self.cand_idx[test[enough]], first, axis=1)
-            dist[enough] = np.take_along_axis(self.cand_dist[test[enough]], first, axis=1)
+            idx[enough] = np.take_along_axis(self.cand_idx[slots[enough]], first, axis=1)
+            dist[enough] = np.take_along_axis(self.cand_dist[slots[enough]], first, axis=1)
         short = np.flatnonzero(~enough)
         if short.size:
             d = self.distances(test[short])
