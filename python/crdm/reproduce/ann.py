@@ -161,8 +161,9 @@ def _nearest_class_mean(train_x: np.ndarray, train_y: np.ndarray, test_x: np.nda
         for metric in acc:
             d = pairwise_distances(test_x, train_x[pick], metric=metric)
             acc[metric].append(float(np.mean(train_y[pick][np.argmin(d, axis=1)] == test_y)))
-    return {m: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "draws": len(v),
-                "min": float(np.min(v)), "max": float(np.max(v))} for m, v in acc.items()}
+    return {m: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+                "draws": len(v), "min": float(np.min(v)), "max": float(np.max(v))}
+            for m, v in acc.items()}
 
 
 def _fig3_rows(fig3_dir: Path, config: AnnConfig) -> list[dict[str, Any]]:

@@ -1,0 +1,408 @@
+"""MSTDP (Li, *MSTDP: a more biologically plausible learning*): a momentum-STDP energy network.
+
+Units. Every quantity is dimensionless: states ``s``, rates ``ρ(s)``, weights and biases; time is
+counted in iterations (the paper's ``Δt = 1``), ``ε`` is a step size per iteration.
+
+Network. ``n_v = n_pixels + n_labels`` visible units (784 + 10 for MNIST) and ``H`` hidden units.
+Every visible unit connects to every hidden unit and back, hidden units connect to each other,
+visible units do not connect to each other; weights are not symmetric. Stored as ``W_vh``
+(``n_v × H``, visible → hidden), ``W_hv`` (``H × n_v``), ``W_hh`` (``H × H``, zero diagonal) and
+biases ``b_v``, ``b_h``; ``W[j, i]`` is the weight from ``j`` to ``i``.
+
+Equations (the paper's numbers):
+
+* (2) pressure ``R_i(s) = ρ'(s_i) (Σ_j W[j, i] ρ(s_j) + b_i)`` with ``ρ(s) = sigmoid(4 s)``
+  ("sigmoid4"), ``ρ'(s) = 4 ρ(s) (1 − ρ(s))``;
+* (1) free phase: ``s ← s + ε_f (R(s) − s)``;
+* (8) clamped units feel an extra pressure ``β (data_i − s_i)``;
+* (11)-(12) clamped phase, momentum inference:
+  ``v ← m (R(s) − s + β c ⊙ (data − s)) + (1 − m) v``, ``s ← s + ε_c v`` (``c``: 1 on clamped
+  units);
+* (7) STDP at every clamped iteration: ``ΔW[j, i] = α ρ(s_j) Δρ(s_i)``, ``Δb_i = α Δρ(s_i)``,
+  ``Δρ = ρ(s_new) − ρ(s_old)`` over the iteration;
+* (13)-(17) optional path smoothing, rate ``γ`` (``smoothing``): with ``ds = R(s) − s``,
+  ``ΔW[j, i] = −γ ds_i ρ'(s_i) ρ(s_j)``, ``Δb_i = −γ ds_i ρ'(s_i)`` at every clamped iteration.
+* Algorithm 1: per sample, ``T`` times: a clamped phase of ``iterations`` steps (learning on),
+  then a free phase of ``iterations`` steps (learning off). ``s`` is never reset, not even
+  between samples.
+
+Choices where the paper is ambiguous (made here, and kept consistent everywhere):
+
+1. ``β`` enters the momentum update inside the force, beside ``R(s) − s`` (eq. 8 as a pressure,
+   eqs. 11-12 applied to the total pressure).
+2. Pre and post: eq. 6 is "presynaptic rate × change of postsynaptic rate" (Bengio et al.,
+   the paper's [1]); eq. 7's subscripts are read as the rule for the *postsynaptic* neuron
+   ``i``, so ``W[j, i]`` (``j → i``) changes by ``α ρ(s_j) Δρ(s_i)``. ``ρ(s_j)`` is taken
+   before the step, as ``ρ_f`` in the paper's derivation.
+3. Free phases use eq. 1 without momentum: the paper's "m = 0" for free phases would, read
+   literally in eq. 12, freeze the velocity; Algorithm 1 says free phases use eq. 1.
+4. The velocity ``v`` starts at 0 at the beginning of every clamped phase.
+5. Eqs. 16-17, as printed, are the derivative of ``ds`` and not a step that makes ``ds``
+   smaller; smoothing here is a gradient step on ``½ Σ ds_i²`` holding ``ρ'(s_i)`` fixed.
+6. The initial state is uniform in ``[0, 1)``; weights and biases ``U(−0.1, 0.1)``.
+7. Prediction: pixels clamped, labels free, ``test_phases`` clamped/free phases with ``α = 0``;
+   the label is the label unit with the largest state at the end of the last clamped phase.
+   Generation: from a random state, the label units clamped to the one-hot label, the same
+   phases; the image is the pixel units' states clipped to ``[0, 1]``.
+8. Departure (opt-in, documented): ``n_chains > 1`` runs that many independent chains, each
+   with its own state and its own stream of samples, and applies the sum of their updates at
+   every iteration. ``n_chains = 1`` is the paper's online rule.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from crdm._checks import integer, real
+from crdm._io import atomic_write
+from crdm.errors import DataError, ValidationError
+
+__all__ = ["MSTDPClassifier", "load_mstdp"]
+
+_FORMAT = "crdm-mstdp"
+_FORMAT_VERSION = 1
+_ARRAYS = ("w_vh", "w_hv", "w_hh", "b_v", "b_h", "state")
+
+
+def _rho(s: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-4.0 * s))
+
+
+class _Net:
+    """Weights, biases and the relaxation dynamics (no scikit-learn here)."""
+
+    def __init__(self, n_vis: int, n_hid: int, rng: np.random.Generator, scale: float,
+                 dtype: np.dtype) -> None:
+        def u(*shape: int) -> np.ndarray:
+            return rng.uniform(-scale, scale, shape).astype(dtype)
+
+        self.w_vh, self.w_hv, self.w_hh = u(n_vis, n_hid), u(n_hid, n_vis), u(n_hid, n_hid)
+        np.fill_diagonal(self.w_hh, 0.0)
+        self.b_v, self.b_h = u(n_vis), u(n_hid)
+
+    def pressure(self, s_v: np.ndarray, s_h: np.ndarray, r_v: np.ndarray, r_h: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """``R(s) − s`` for both groups (eq. 2), given the rates ``r = ρ(s)``."""
+        in_v = r_h @ self.w_hv + self.b_v
+        in_h = r_v @ self.w_vh + r_h @ self.w_hh + self.b_h
+        return (4.0 * r_v * (1.0 - r_v) * in_v - s_v,
+                4.0 * r_h * (1.0 - r_h) * in_h - s_h)
+
+    def relax(self, s_v: np.ndarray, s_h: np.ndarray, n_iter: int, eps: float, *,
+              data: np.ndarray | None = None, clamp: np.ndarray | None = None,
+              beta: float = 0.0, momentum: float | None = None, alpha: float = 0.0,
+              smoothing: float = 0.0) -> None:
+        """``n_iter`` steps in place on ``(chains, units)`` states; learning if ``alpha`` or
+        ``smoothing`` is non-zero. ``momentum=None``: eq. 1; else eqs. 11-12."""
+        vel_v = np.zeros_like(s_v) if momentum is not None else None
+        vel_h = np.zeros_like(s_h) if momentum is not None else None
+        r_v, r_h = _rho(s_v), _rho(s_h)
+        for _ in range(n_iter):
+            f_v, f_h = self.pressure(s_v, s_h, r_v, r_h)
+            if smoothing:
+                self._smooth(f_v, f_h, r_v, r_h, smoothing)
+            if data is not None and beta:
+                f_v = f_v + beta * clamp * (data - s_v)
+            if vel_v is not None and vel_h is not None and momentum is not None:
+                vel_v *= 1.0 - momentum
+                vel_v += momentum * f_v
+                vel_h *= 1.0 - momentum
+                vel_h += momentum * f_h
+                s_v += eps * vel_v
+                s_h += eps * vel_h
+            else:
+                s_v += eps * f_v
+                s_h += eps * f_h
+            new_v, new_h = _rho(s_v), _rho(s_h)
+            if alpha:
+                d_v, d_h = new_v - r_v, new_h - r_h
+                self.w_vh += alpha * (r_v.T @ d_h)
+                self.w_hv += alpha * (r_h.T @ d_v)
+                self.w_hh += alpha * (r_h.T @ d_h)
+                np.fill_diagonal(self.w_hh, 0.0)
+                self.b_v += alpha * d_v.sum(axis=0)
+                self.b_h += alpha * d_h.sum(axis=0)
+            r_v, r_h = new_v, new_h
+
+    def _smooth(self, f_v: np.ndarray, f_h: np.ndarray, r_v: np.ndarray, r_h: np.ndarray,
+                rate: float) -> None:
+        g_v = f_v * 4.0 * r_v * (1.0 - r_v)
+        g_h = f_h * 4.0 * r_h * (1.0 - r_h)
+        self.w_vh -= rate * (r_v.T @ g_h)
+        self.w_hv -= rate * (r_h.T @ g_v)
+        self.w_hh -= rate * (r_h.T @ g_h)
+        np.fill_diagonal(self.w_hh, 0.0)
+        self.b_v -= rate * g_v.sum(axis=0)
+        self.b_h -= rate * g_h.sum(axis=0)
+
+
+class MSTDPClassifier(ClassifierMixin, BaseEstimator):
+    """The MSTDP network as a scikit-learn classifier that also generates images.
+
+    Parameters (paper defaults unless noted)
+    ----------
+    n_hidden : hidden units (paper: 2048; default 256 to train in minutes on 2 cores).
+    alpha : STDP learning rate α (0.001).
+    n_phases : clamped/free phase pairs per training sample, T (10).
+    n_iterations : iterations per phase (32).
+    eps_clamped, beta, momentum : clamped phase ε, β, m (0.2, 0.8, 0.4).
+    eps_free : free phase ε (0.2).
+    smoothing : path-smoothing rate γ of Section 2.7 (0 = off; the paper gives no value).
+    test_phases : clamped/free phase pairs when predicting or generating (3).
+    init_scale : weights and biases start uniform in ``(−init_scale, init_scale)`` (0.1).
+    n_chains : independent chains trained together (1 = the paper's online rule).
+    n_epochs : passes over the data in :meth:`fit`, each in a seeded random order.
+    random_state : seed of the initial weights, states and sample order.
+    dtype : ``"float32"`` (fast) or ``"float64"``.
+    """
+
+    def __init__(self, n_hidden: int = 256, *, alpha: float = 1e-3, n_phases: int = 10,
+                 n_iterations: int = 32, eps_clamped: float = 0.2, beta: float = 0.8,
+                 momentum: float = 0.4, eps_free: float = 0.2, smoothing: float = 0.0,
+                 test_phases: int = 3, init_scale: float = 0.1, n_chains: int = 1,
+                 n_epochs: int = 1, random_state: int = 0, dtype: str = "float32") -> None:
+        self.n_hidden = n_hidden
+        self.alpha = alpha
+        self.n_phases = n_phases
+        self.n_iterations = n_iterations
+        self.eps_clamped = eps_clamped
+        self.beta = beta
+        self.momentum = momentum
+        self.eps_free = eps_free
+        self.smoothing = smoothing
+        self.test_phases = test_phases
+        self.init_scale = init_scale
+        self.n_chains = n_chains
+        self.n_epochs = n_epochs
+        self.random_state = random_state
+        self.dtype = dtype
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        integer("n_hidden", self.n_hidden, low=1)
+        integer("n_phases", self.n_phases, low=1)
+        integer("n_iterations", self.n_iterations, low=1)
+        integer("test_phases", self.test_phases, low=1)
+        integer("n_chains", self.n_chains, low=1)
+        integer("n_epochs", self.n_epochs, low=1)
+        integer("random_state", self.random_state, low=0)
+        for name in ("alpha", "beta", "smoothing"):
+            real(name, getattr(self, name), low=0.0)
+        for name in ("eps_clamped", "eps_free", "init_scale"):
+            real(name, getattr(self, name), low=0.0, low_open=True)
+        m = real("momentum", self.momentum, low=0.0)
+        if m > 1:
+            raise ValidationError(f"invalid value for `momentum`: {m} (must be in [0, 1])",
+                                  "momentum", m)
+        if self.dtype not in ("float32", "float64"):
+            raise ValidationError(f"invalid value for `dtype`: {self.dtype!r} ('float32' or "
+                                  "'float64')", "dtype", self.dtype)
+
+    def _init(self, n_pixels: int, classes: np.ndarray) -> None:
+        self._check_params()
+        if classes.size < 2:
+            raise ValidationError(f"need at least 2 classes, got {classes.size}", "y",
+                                  classes.tolist())
+        self.classes_ = classes
+        self.n_pixels_ = n_pixels
+        rng = np.random.default_rng(self.random_state)
+        self.net_ = _Net(n_pixels + classes.size, self.n_hidden, rng, self.init_scale,
+                         np.dtype(self.dtype))
+        n_vis = n_pixels + classes.size
+        self.state_ = rng.uniform(0.0, 1.0, (self.n_chains, n_vis + self.n_hidden)).astype(
+            self.dtype)
+        self.n_presentations_ = 0
+
+    def _targets(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        onehot = (y[:, None] == self.classes_[None, :]).astype(self.dtype)
+        return np.hstack([X.astype(self.dtype), onehot])
+
+    def _check_x(self, X: Any, reset: bool) -> np.ndarray:
+        X = validate_data(self, X, reset=reset, dtype=np.float64)
+        if X.size and (X.min() < 0.0 or X.max() > 1.0):
+            bad = X.min() if X.min() < 0.0 else X.max()
+            raise ValidationError(f"pixel values must lie in [0, 1] (scale images by 1/255), "
+                                  f"found {bad}", "X", float(bad))
+        return X
+
+    # -- training -------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any) -> MSTDPClassifier:
+        """Trains from scratch: ``n_epochs`` passes, each in a seeded random order."""
+        X = self._check_x(X, reset=True)
+        y = np.asarray(y)
+        if y.shape != (X.shape[0],):
+            raise ValidationError(f"`y` has shape {y.shape}, expected ({X.shape[0]},)", "y",
+                                  y.shape)
+        self._init(X.shape[1], np.unique(y))
+        order_rng = np.random.default_rng([self.random_state, 1])
+        for _ in range(self.n_epochs):
+            perm = order_rng.permutation(X.shape[0])
+            self._train(X[perm], y[perm])
+        return self
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MSTDPClassifier:
+        """Presents ``X`` once, in the given order, continuing from the current state."""
+        first = not hasattr(self, "net_")
+        X = self._check_x(X, reset=first)
+        y = np.asarray(y)
+        if first:
+            if classes is None:
+                raise ValidationError("the first call to partial_fit needs `classes`",
+                                      "classes", None)
+            self._init(X.shape[1], np.unique(np.asarray(classes)))
+        unknown = np.setdiff1d(y, self.classes_)
+        if unknown.size:
+            raise ValidationError(f"labels {unknown.tolist()} are not among the classes "
+                                  f"{self.classes_.tolist()}", "y", unknown.tolist())
+        self._train(X, y)
+        return self
+
+    def _train(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Sample ``k`` goes to chain ``k mod n_chains``; the chains step together."""
+        data = self._targets(X, y)
+        clamp = np.ones(data.shape[1], dtype=self.dtype)
+        b = self.n_chains
+        for start in range(0, data.shape[0], b):
+            batch = data[start:start + b]
+            s = self.state_[:batch.shape[0]]
+            self._phases(s, batch, clamp, self.n_phases, self.alpha, self.smoothing)
+            self.state_[:batch.shape[0]] = s
+            self.n_presentations_ += batch.shape[0]
+
+    def _phases(self, s: np.ndarray, data: np.ndarray, clamp: np.ndarray, n_phases: int,
+                alpha: float, smoothing: float) -> np.ndarray:
+        """``n_phases`` clamped/free pairs on ``s`` in place; returns the visible states at the
+        end of the last clamped phase."""
+        n_vis = data.shape[1]
+        s_v, s_h = s[:, :n_vis].copy(), s[:, n_vis:].copy()
+        at_clamped = s_v
+        for _ in range(n_phases):
+            self.net_.relax(s_v, s_h, self.n_iterations, self.eps_clamped, data=data,
+                            clamp=clamp, beta=self.beta, momentum=self.momentum, alpha=alpha,
+                            smoothing=smoothing)
+            at_clamped = s_v.copy()
+            self.net_.relax(s_v, s_h, self.n_iterations, self.eps_free)
+        s[:, :n_vis], s[:, n_vis:] = s_v, s_h
+        return at_clamped
+
+    # -- inference ------------------------------------------------------------------------
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Label-unit states ``(n, n_classes)`` after the test phases (pixels clamped).
+
+        Runs on a copy of the chain states, so predicting never changes the model.
+        """
+        check_is_fitted(self, "net_")
+        X = self._check_x(X, reset=False)
+        data = self._targets(X, np.full(X.shape[0], self.classes_[0]))
+        data[:, self.n_pixels_:] = 0.0
+        clamp = np.zeros(data.shape[1], dtype=self.dtype)
+        clamp[:self.n_pixels_] = 1.0
+        state = self.state_.copy()
+        out = np.empty((X.shape[0], self.classes_.size))
+        for start in range(0, X.shape[0], self.n_chains):
+            batch = data[start:start + self.n_chains]
+            s = state[:batch.shape[0]]
+            v = self._phases(s, batch, clamp, self.test_phases, 0.0, 0.0)
+            out[start:start + batch.shape[0]] = v[:, self.n_pixels_:]
+            state[:batch.shape[0]] = s
+        return out
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+    def generate(self, label: Any, n: int = 1, *, n_phases: int | None = None,
+                 random_state: int = 0) -> np.ndarray:
+        """``n`` images ``(n, n_pixels)`` in [0, 1] of class ``label``: random start, label
+        clamped, ``n_phases`` (default ``test_phases``) clamped/free pairs."""
+        check_is_fitted(self, "net_")
+        n = integer("n", n, low=1)
+        phases = integer("n_phases", self.test_phases if n_phases is None else n_phases, low=1)
+        if label not in self.classes_.tolist():
+            raise ValidationError(f"`label` {label!r} is not one of {self.classes_.tolist()}",
+                                  "label", label)
+        rng = np.random.default_rng(integer("random_state", random_state, low=0))
+        n_vis = self.n_pixels_ + self.classes_.size
+        state = rng.uniform(0.0, 1.0, (n, n_vis + self.n_hidden)).astype(self.dtype)
+        data = np.zeros((n, n_vis), dtype=self.dtype)
+        data[:, self.n_pixels_ + self.classes_.tolist().index(label)] = 1.0
+        clamp = np.zeros(n_vis, dtype=self.dtype)
+        clamp[self.n_pixels_:] = 1.0
+        v = self._phases(state, data, clamp, phases, 0.0, 0.0)
+        return np.clip(v[:, :self.n_pixels_], 0.0, 1.0).astype(np.float64)
+
+    def training_loop_states(self, X: Any, y: Any) -> dict[str, np.ndarray]:
+        """Paper Fig. 1 for each sample, from the current state of chain 0 (model untouched):
+        the free fixed point, the 1st and 2nd clamped fixed points (pixel units), the label."""
+        check_is_fitted(self, "net_")
+        X = self._check_x(X, reset=False)
+        y = np.asarray(y)
+        data = self._targets(X, y)
+        clamp = np.ones(data.shape[1], dtype=self.dtype)
+        out: dict[str, list[np.ndarray]] = {"free": [], "clamped_1": [], "clamped_2": []}
+        for row in data:
+            s = self.state_[:1].copy()
+            out["free"].append(s[0, :self.n_pixels_].copy())
+            for key in ("clamped_1", "clamped_2"):
+                v = self._phases(s, row[None, :], clamp, 1, 0.0, 0.0)
+                out[key].append(v[0, :self.n_pixels_].copy())
+        result = {k: np.clip(np.array(v, dtype=np.float64), 0, 1) for k, v in out.items()}
+        result["label"] = y
+        return result
+
+    # -- files ----------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Writes parameters, weights, chain states and counters to one ``.npz``, atomically."""
+        check_is_fitted(self, "net_")
+        path = Path(path)
+        header = {"format": _FORMAT, "version": _FORMAT_VERSION, "params": self.get_params(),
+                  "classes": self.classes_.tolist(), "n_pixels": self.n_pixels_,
+                  "n_presentations": self.n_presentations_}
+        arrays = {name: getattr(self.net_, name) for name in _ARRAYS[:5]}
+        arrays["state"] = self.state_
+        return atomic_write(path, lambda fh: np.savez(fh, header=np.array(json.dumps(header)),
+                                                      **arrays))
+
+
+def load_mstdp(path: str | Path) -> MSTDPClassifier:
+    """Reads a model written by :meth:`MSTDPClassifier.save`; exact round trip."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            arrays = {name: data[name] for name in _ARRAYS}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"{path} is not a readable crdm MSTDP model: {exc}") from exc
+    if not isinstance(header, dict) or header.get("format") != _FORMAT:
+        raise DataError(f"{path} is not a crdm MSTDP model (format "
+                        f"{header.get('format') if isinstance(header, dict) else None!r})")
+    if header.get("version") != _FORMAT_VERSION:
+        raise DataError(f"{path}: MSTDP model version {header.get('version')!r} is not "
+                        f"supported (this crdm reads {_FORMAT_VERSION})")
+    model = MSTDPClassifier(**header["params"])
+    model._init(int(header["n_pixels"]), np.asarray(header["classes"]))
+    n_vis = int(header["n_pixels"]) + len(header["classes"])
+    expected = {"w_vh": (n_vis, model.n_hidden), "w_hv": (model.n_hidden, n_vis),
+                "w_hh": (model.n_hidden, model.n_hidden), "b_v": (n_vis,),
+                "b_h": (model.n_hidden,), "state": (model.n_chains, n_vis + model.n_hidden)}
+    for name, shape in expected.items():
+        if arrays[name].shape != shape:
+            raise DataError(f"{path}: array {name} has shape {arrays[name].shape}, expected "
+                            f"{shape}")
+        if not np.all(np.isfinite(arrays[name])):
+            raise DataError(f"{path}: array {name} holds NaN or inf")
+    for name in _ARRAYS[:5]:
+        setattr(model.net_, name, arrays[name].astype(model.dtype))
+    model.state_ = arrays["state"].astype(model.dtype)
+    model.n_presentations_ = int(header["n_presentations"])
+    model.n_features_in_ = int(header["n_pixels"])
+    return model

@@ -1,0 +1,163 @@
+"""MSTDP: the update rules on a hand-checked tiny case, shapes, determinism, files."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from crdm.errors import DataError, ValidationError
+from crdm.mstdp import MSTDPClassifier, load_mstdp
+
+
+def rho(s):
+    return 1.0 / (1.0 + math.exp(-4.0 * s))
+
+
+def tiny_model(**kw):
+    """1 pixel + 2 labels visible, 2 hidden, float64, weights set by hand."""
+    m = MSTDPClassifier(n_hidden=2, dtype="float64", **kw)
+    m._init(1, np.array([0, 1]))
+    net = m.net_
+    net.w_vh[:] = [[0.3, -0.2], [0.1, 0.4], [-0.5, 0.2]]
+    net.w_hv[:] = [[0.2, -0.1, 0.3], [-0.4, 0.25, 0.1]]
+    net.w_hh[:] = [[0.0, 0.15], [-0.35, 0.0]]
+    net.b_v[:] = [0.05, -0.02, 0.01]
+    net.b_h[:] = [-0.03, 0.04]
+    return m
+
+
+def by_hand_pressure(W, b, s):
+    """R_i(s) - s with W[j][i] from j to i over all 5 units (visible 0-2, hidden 3-4)."""
+    out = []
+    for i in range(5):
+        total = sum(W[j][i] * rho(s[j]) for j in range(5) if j != i) + b[i]
+        out.append(4 * rho(s[i]) * (1 - rho(s[i])) * total - s[i])
+    return out
+
+
+def full_matrix(net):
+    W = [[0.0] * 5 for _ in range(5)]
+    for v in range(3):
+        for h in range(2):
+            W[v][3 + h] = net.w_vh[v, h]
+            W[3 + h][v] = net.w_hv[h, v]
+    for a in range(2):
+        for c in range(2):
+            W[3 + a][3 + c] = net.w_hh[a, c]
+    return W
+
+
+def test_two_clamped_iterations_match_the_equations_by_hand():
+    m = tiny_model()
+    net = m.net_
+    W, b = full_matrix(net), list(net.b_v) + list(net.b_h)
+    connected = [[W[j][i] != 0.0 or (j >= 3 and i >= 3 and i != j) for i in range(5)]
+                 for j in range(5)]
+    s = [0.2, -0.1, 0.4, 0.3, -0.6]
+    data, clamp = [1.0, 0.0, 1.0], [1.0, 1.0, 0.0]
+    eps, beta, mom, alpha = 0.2, 0.8, 0.4, 0.05
+    vel = [0.0] * 5
+    for _ in range(2):
+        f = by_hand_pressure(W, b, s)
+        for i in range(3):
+            f[i] += beta * clamp[i] * (data[i] - s[i])                 # eq. 8
+        vel = [mom * f[i] + (1 - mom) * vel[i] for i in range(5)]     # eq. 12
+        new = [s[i] + eps * vel[i] for i in range(5)]                 # eq. 11
+        d_rho = [rho(new[i]) - rho(s[i]) for i in range(5)]
+        W = [[W[j][i] + (alpha * rho(s[j]) * d_rho[i] if connected[j][i] else 0.0)  # eq. 7
+              for i in range(5)] for j in range(5)]
+        b = [b[i] + alpha * d_rho[i] for i in range(5)]
+        s = new
+    s_v = np.array([[0.2, -0.1, 0.4]])
+    s_h = np.array([[0.3, -0.6]])
+    net.relax(s_v, s_h, 2, eps, data=np.array([data]), clamp=np.array(clamp), beta=beta,
+              momentum=mom, alpha=alpha)
+    np.testing.assert_allclose(np.concatenate([s_v[0], s_h[0]]), s, rtol=1e-12)
+    np.testing.assert_allclose(full_matrix(net), W, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(np.concatenate([net.b_v, net.b_h]), b, rtol=1e-12)
+    assert net.w_hh[0, 0] == 0.0 and net.w_hh[1, 1] == 0.0
+
+
+def test_free_phase_is_equation_1_without_learning():
+    m = tiny_model()
+    net = m.net_
+    W, b = full_matrix(net), list(net.b_v) + list(net.b_h)
+    s = [0.2, -0.1, 0.4, 0.3, -0.6]
+    f = by_hand_pressure(W, b, s)
+    expected = [s[i] + 0.2 * f[i] for i in range(5)]
+    s_v, s_h = np.array([s[:3]]), np.array([s[3:]])
+    before = net.w_vh.copy()
+    net.relax(s_v, s_h, 1, 0.2)
+    np.testing.assert_allclose(np.concatenate([s_v[0], s_h[0]]), expected, rtol=1e-12)
+    np.testing.assert_array_equal(net.w_vh, before)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 16))
+    y = np.arange(40) % 4
+    x[np.arange(40), y] = 1.0
+    return x, y
+
+
+def test_shapes_determinism_and_no_side_effect_of_predicting(digits):
+    x, y = digits
+    a = MSTDPClassifier(8, n_phases=2, n_iterations=4, n_chains=4, random_state=3).fit(x, y)
+    b = MSTDPClassifier(8, n_phases=2, n_iterations=4, n_chains=4, random_state=3).fit(x, y)
+    np.testing.assert_array_equal(a.net_.w_vh, b.net_.w_vh)
+    state = a.state_.copy()
+    pred = a.predict(x)
+    assert pred.shape == (40,) and set(pred) <= {0, 1, 2, 3}
+    np.testing.assert_array_equal(a.state_, state)
+    assert a.decision_function(x).shape == (40, 4)
+    assert a.n_presentations_ == 40
+    a.partial_fit(x[:5], y[:5])
+    assert a.n_presentations_ == 45
+
+
+def test_generation_returns_valid_images(digits):
+    x, y = digits
+    m = MSTDPClassifier(8, n_phases=2, n_iterations=4).fit(x, y)
+    img = m.generate(2, n=3, random_state=1)
+    assert img.shape == (3, 16) and img.min() >= 0.0 and img.max() <= 1.0
+    np.testing.assert_array_equal(img, m.generate(2, n=3, random_state=1))
+    with pytest.raises(ValidationError, match="label"):
+        m.generate(7)
+    loop = m.training_loop_states(x[:2], y[:2])
+    assert loop["free"].shape == loop["clamped_2"].shape == (2, 16)
+
+
+def test_save_load_round_trip(digits, tmp_path):
+    x, y = digits
+    m = MSTDPClassifier(8, n_phases=2, n_iterations=4, n_chains=2).fit(x, y)
+    path = m.save(tmp_path / "m.npz")
+    r = load_mstdp(path)
+    assert r.get_params() == m.get_params() and r.n_presentations_ == m.n_presentations_
+    for name in ("w_vh", "w_hv", "w_hh", "b_v", "b_h"):
+        np.testing.assert_array_equal(getattr(r.net_, name), getattr(m.net_, name))
+    np.testing.assert_array_equal(r.predict(x), m.predict(x))
+    m.partial_fit(x, y)
+    r.partial_fit(x, y)
+    np.testing.assert_array_equal(r.net_.w_hh, m.net_.w_hh)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError):
+        load_mstdp(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("kw, field", [({"n_hidden": 0}, "n_hidden"), ({"momentum": 1.5},
+                                                                       "momentum"),
+                                       ({"eps_free": 0.0}, "eps_free"),
+                                       ({"dtype": "int8"}, "dtype")])
+def test_bad_parameters_name_the_field(digits, kw, field):
+    with pytest.raises(ValidationError) as exc:
+        MSTDPClassifier(**kw).fit(*digits)
+    assert exc.value.field == field
+
+
+def test_pixels_outside_unit_interval_are_refused(digits):
+    x, y = digits
+    with pytest.raises(ValidationError, match=r"\[0, 1\]"):
+        MSTDPClassifier(4).fit(x * 255, y)
