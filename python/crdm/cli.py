@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,10 @@ def _run_fig3(args: argparse.Namespace, digits: Any, config: Any) -> Any:
           f"weights sampled every {config.sample_interval_ms:g} ms; {config.n_splits} splits of "
           f"{config.n_images - config.test_size}/{config.test_size}, weighted {config.k}-NN")
     t0 = time.perf_counter()
-    result = run_fig3(config, digits.images, digits.labels, args.out, data_source=digits.source,
-                      n_threads=args.threads, progress=not args.quiet, log=log)
+    with _dask_client(args) as client:
+        result = run_fig3(config, digits.images, digits.labels, args.out,
+                          data_source=digits.source, n_threads=args.threads,
+                          progress=not args.quiet, log=log, client=client)
     print(f"done in {time.perf_counter() - t0:.1f} s; best sample time per size "
           "(accuracy mean ± sd over splits):")
     print(_summary(result))
@@ -102,6 +105,24 @@ def _assignment(text: str) -> tuple[str, Any]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{key}: not a JSON value: {raw!r}") from None
     return key.strip(), tuple(value) if isinstance(value, list) else value
+
+
+@contextlib.contextmanager
+def _dask_client(args: argparse.Namespace) -> Iterator[Any]:
+    """A Dask client for ``--scheduler`` or ``--workers``, else ``None`` (local threads)."""
+    scheduler, workers = getattr(args, "scheduler", None), getattr(args, "workers", None)
+    if scheduler is None and workers is None:
+        yield None
+        return
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
 
 
 def _fig3_config(args: argparse.Namespace, **overrides: Any) -> Any:
@@ -201,6 +222,11 @@ def _add_fig3_options(p: argparse.ArgumentParser, *, sizes: str, images: int, sp
     p.add_argument("--threads", type=_count(1), default=None,
                    help="simulation threads (default: every core); never changes results")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_count(1), default=None,
+                       help="simulate on a local Dask cluster of N one-thread workers")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="simulate on the Dask cluster at ADDRESS (tcp://host:port)")
 
 
 def _parser() -> argparse.ArgumentParser:

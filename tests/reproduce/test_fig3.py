@@ -177,3 +177,23 @@ def test_killed_run_resumes_to_the_same_results(mnist_dir, tmp_path):
     subprocess.run([*argv, "--out", str(clean)], check=True, capture_output=True)
     assert (killed / "results.csv").read_text() == (clean / "results.csv").read_text()
     assert Path(killed / "fig3.png").is_file()
+
+
+def test_a_two_worker_dask_cluster_gives_the_single_process_numbers(mnist_dir, tmp_path):
+    from dask.distributed import Client, LocalCluster
+
+    from crdm.datasets import load_mnist
+
+    d = load_mnist("test", data_dir=mnist_dir)
+    cfg = small(sizes=(5, 10), sketch_dim=64)
+    local = run_fig3(cfg, d.images, d.labels, tmp_path / "local", progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        remote = run_fig3(cfg, d.images, d.labels, tmp_path / "dask", progress=False,
+                          client=client)
+    assert remote.rows == local.rows
+    for chunk in (tmp_path / "local").glob("chunks/*/*.npz"):
+        twin = tmp_path / "dask" / chunk.relative_to(tmp_path / "local")
+        a, b = np.load(chunk), np.load(twin)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
