@@ -31,6 +31,11 @@ def test_demo_prints_accuracy_beside_raw_pixels_and_writes_the_figure(mnist_dir,
     assert sum(r["model"] == "crdm_all" for r in rows) == 4
     for r in rows:
         assert 0.0 <= float(r["mean"]) <= 1.0
+    assert main(["report", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| 5 | 71.66 |" in table and "Raw pixels: Euclidean" in table
+    assert main(["report", str(out / "chunks")]) == 1
+    assert "DataError" in capsys.readouterr().err
 
 
 def test_demo_bad_data_dir_is_a_clear_error(tmp_path, capsys):

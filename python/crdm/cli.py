@@ -176,6 +176,16 @@ def _reproduce_ann(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from crdm.reproduce.report import report
+
+    for folder in args.folders:
+        print(f"## {folder}\n")
+        print(report(folder))
+        print()
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from crdm.datasets import load_demo_digits
 
@@ -277,6 +287,9 @@ def _parser() -> argparse.ArgumentParser:
     ann.add_argument("--out", default="results/ann", help="result folder (default results/ann)")
     ann.add_argument("--quiet", action="store_true", help="no progress bar")
     ann.set_defaults(func=_reproduce_ann)
+    rep = sub.add_parser("report", help="markdown tables of result folders")
+    rep.add_argument("folders", nargs="+", help="result folders (fig3 or ann)")
+    rep.set_defaults(func=_report)
     return parser
 
 

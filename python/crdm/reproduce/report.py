@@ -1,0 +1,93 @@
+"""Markdown tables from result folders (what ``docs/reproduction.md`` quotes).
+
+``crdm report DIR`` prints, for a Figure-3 folder, one row per recurrent size: the paper's
+number where it gives one, our accuracy at 300 ms and at the best sample time, for both edge
+sets and both metrics, and the baselines on the same splits; for a Section-4.1 folder, the
+Figure-4 table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from crdm.errors import DataError
+
+__all__ = ["report"]
+
+_PAPER_FIG3 = {5: 71.66, 200: 96.49, 300: 96.48, 400: 96.48}
+
+
+def _pct(row: dict[str, Any] | None) -> str:
+    return "–" if row is None else f"{100 * row['mean']:.2f} ± {100 * row['sd']:.2f}"
+
+
+def _pick(rows: list[dict[str, Any]], **match: Any) -> list[dict[str, Any]]:
+    return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+
+
+def _best(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    timed = [r for r in rows if isinstance(r["time_ms"], float)]
+    return max(timed, key=lambda r: r["mean"]) if timed else None
+
+
+def _fig3(record: dict[str, Any]) -> str:
+    rows = record["rows"]
+    cfg = record["config"]
+    out = [f"{cfg['n_images']} images, {cfg['n_splits']} splits of "
+           f"{cfg['n_images'] - cfg['test_size']}/{cfg['test_size']}, weighted {cfg['k']}-NN; "
+           f"sketch {cfg['sketch_dim'] or 'none'}; data {cfg['data']['source']}", ""]
+    raw = {m: (_pick(rows, model="raw_pixels", metric=m) or [None])[0]
+           for m in ("euclidean", "cosine")}
+    out.append(f"Raw pixels: Euclidean {_pct(raw['euclidean'])}, cosine {_pct(raw['cosine'])}.")
+    out.append("")
+    head = ("| N | paper (Eucl.) | all edges, Eucl. @300 | all edges, Eucl. best (t) | "
+            "all edges, cos. best | all edges, trajectory, cos. | recurrent only, Eucl. best "
+            "| STDP off counts, Eucl. best | random projection, Eucl. / cos. |")
+    out += [head, "|---" * 9 + "|"]
+    sizes = sorted({r["size"] for r in rows if r["model"] == "crdm_all"})
+    for n in sizes:
+        def best(model: str, metric: str, feature: str, n: int = n) -> dict[str, Any] | None:
+            return _best(_pick(rows, model=model, size=n, metric=metric, feature=feature))
+
+        at300 = _pick(rows, model="crdm_all", size=n, metric="euclidean", feature="weights",
+                      time_ms=300.0)
+        b = best("crdm_all", "euclidean", "weights")
+        traj = _pick(rows, model="crdm_all", size=n, metric="cosine", feature="weights",
+                     time_ms="trajectory")
+        rp = {m: (_pick(rows, model="random_projection", size=n, metric=m) or [None])[0]
+              for m in ("euclidean", "cosine")}
+        out.append(
+            f"| {n} | {_PAPER_FIG3.get(n, '–')} | {_pct(at300[0] if at300 else None)} | "
+            f"{_pct(b)} ({b['time_ms']:.0f} ms) | "
+            f"{_pct(best('crdm_all', 'cosine', 'weights'))} | "
+            f"{_pct(traj[0] if traj else None)} | "
+            f"{_pct(best('crdm_recurrent', 'euclidean', 'weights'))} | "
+            f"{_pct(best('stdp_off_counts', 'euclidean', 'spike_counts'))} | "
+            f"{_pct(rp['euclidean'])} / {_pct(rp['cosine'])} |")
+    return "\n".join(out)
+
+
+def _ann(record: dict[str, Any]) -> str:
+    out = ["| model | size | metric | accuracy % | parameters | counted |", "|---" * 6 + "|"]
+    for r in record["rows"]:
+        acc = _pct(r) if r.get("mean") not in ("", None) else ""
+        out.append(f"| {r['model']} | {r['size']} | {r['metric']} | {acc} | {r['parameters']} "
+                   f"| {r['parameters_counted']} |")
+    return "\n".join(out)
+
+
+def report(folder: str | Path) -> str:
+    """The markdown table(s) for one result folder."""
+    path = Path(folder) / "results.json"
+    try:
+        record = json.loads(path.read_text())
+        experiment = record["config"]["experiment"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path} is not a crdm results file: {exc}") from exc
+    if experiment == "fig3":
+        return _fig3(record)
+    if experiment == "ann":
+        return _ann(record)
+    raise DataError(f"{path}: no report for experiment {experiment!r}")
