@@ -71,7 +71,8 @@ class SplitResult:
 
 
 def gram_distances(gram: np.ndarray, metric: str, *, offset_dot: np.ndarray | None = None,
-                   offset_sq: float = 0.0, rows: np.ndarray | None = None) -> np.ndarray:
+                   offset_sq: float = 0.0, rows: np.ndarray | None = None,
+                   out: np.ndarray | None = None) -> np.ndarray:
     """Distances of the feature vectors ``c + x_i`` from the Gram matrix of the ``x_i``.
 
     ``gram[i, j] = x_i·x_j``; ``offset_dot[i] = x_i·c`` and ``offset_sq = c·c`` describe a vector
@@ -79,29 +80,34 @@ def gram_distances(gram: np.ndarray, metric: str, *, offset_dot: np.ndarray | No
     paper's features are weights ``w0 + Δw`` whose common part ``w0`` dwarfs the change ``Δw``.
     Euclidean distances do not depend on ``c``; cosine distances do. A zero vector is at cosine
     distance 1 from everything (scikit-learn's convention). ``rows`` selects the rows returned
-    (default all): ``(len(rows), n)``.
+    (default all): ``(len(rows), n)``, written into ``out`` if given (every step is in place:
+    fresh blocks of this size cost more in page faults than in arithmetic).
     """
     g_all = np.asarray(gram, dtype=np.float64)
     idx = np.arange(g_all.shape[0]) if rows is None else np.asarray(rows)
-    g = g_all[idx]
+    d = np.take(g_all, idx, axis=0, out=out[:idx.size] if out is not None else None)
     diag = np.diag(g_all)
+    on_diag = (np.arange(idx.size), idx)
     if metric == "euclidean":
-        d2 = diag[idx][:, None] + diag[None, :] - 2.0 * g
-        np.maximum(d2, 0.0, out=d2)
-        d2[np.arange(idx.size), idx] = 0.0
-        return np.sqrt(d2, out=d2)
+        d *= -2.0
+        d += diag[idx][:, None]
+        d += diag[None, :]
+        np.maximum(d, 0.0, out=d)
+        d[on_diag] = 0.0
+        return np.sqrt(d, out=d)
     if metric == "cosine":
         if offset_dot is not None:
             s = np.asarray(offset_dot, dtype=np.float64)
-            g = g + s[idx][:, None] + s[None, :] + float(offset_sq)
+            d += s[idx][:, None]
+            d += s[None, :] + float(offset_sq)
             diag = diag + 2.0 * s + float(offset_sq)
         norm = np.sqrt(np.maximum(diag, 0.0))
-        safe = np.where(norm > 0, norm, 1.0)
-        d = 1.0 - g / safe[idx][:, None] / safe[None, :]
-        d[norm[idx] == 0, :] = 1.0
-        d[:, norm == 0] = 1.0
+        inv = np.where(norm > 0, 1.0 / np.where(norm > 0, norm, 1.0), 0.0)
+        d *= inv[idx][:, None]
+        d *= inv[None, :]
+        np.subtract(1.0, d, out=d)      # a zero vector: 1 - 0 = distance 1 to everything
         np.clip(d, 0.0, 2.0, out=d)
-        d[np.arange(idx.size), idx] = 0.0
+        d[on_diag] = 0.0
         return d
     raise ValidationError(f"invalid value for `metric`: {metric!r} ('euclidean' or 'cosine')",
                           "metric", metric)
@@ -147,19 +153,20 @@ class GramNeighbours:
         m = max(min(n_candidates, n - 1), 1)
         self.cand_idx = np.empty((self.queries.size, m), dtype=np.int64)
         self.cand_dist = np.empty((self.queries.size, m))
+        buffer = np.empty((min(block, self.queries.size), n))
         for start in range(0, self.queries.size, block):
             rows = self.queries[start:start + block]
-            d = self.distances(rows)
+            d = self.distances(rows, out=buffer)
             part = np.argpartition(d, m - 1, axis=1)[:, :m]
             pd = np.take_along_axis(d, part, axis=1)
             order = np.lexsort((part, pd), axis=1)
             self.cand_idx[start:start + rows.size] = np.take_along_axis(part, order, axis=1)
             self.cand_dist[start:start + rows.size] = np.take_along_axis(pd, order, axis=1)
 
-    def distances(self, rows: np.ndarray) -> np.ndarray:
+    def distances(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Distances of ``rows`` to every point, a point to itself at +inf."""
         d = gram_distances(self.gram, self.metric, offset_dot=self.offset_dot,
-                           offset_sq=self.offset_sq, rows=rows)
+                           offset_sq=self.offset_sq, rows=rows, out=out)
         d[np.arange(rows.size), rows] = np.inf
         return d
 
