@@ -135,6 +135,28 @@ fn decay(elapsed: u64, dt_ms: f64, tau_ms: f64) -> f64 {
     (-(elapsed as f64 * dt_ms) / tau_ms).exp()
 }
 
+/// `decay(Δ, dt, τ)` for every `Δ` a run can see (`0..=n_ticks`), for the STDP traces.
+///
+/// The entries are computed by [`decay`] itself, so a lookup is bit-identical to the call it
+/// replaces (and to `crdm.reference`); it saves an `exp` per plastic arrival and per plastic
+/// in-edge of every firing node, the engine's hottest loop.
+#[derive(Debug, Clone)]
+struct DecayTables {
+    plus: Vec<f64>,
+    minus: Vec<f64>,
+}
+
+impl DecayTables {
+    fn new(cfg: &RunConfig, dt_ms: f64) -> Option<Self> {
+        let stdp = cfg.stdp.as_ref()?;
+        let table = |tau: f64| (0..=cfg.n_ticks).map(|d| decay(d, dt_ms, tau)).collect();
+        Some(DecayTables {
+            plus: table(stdp.tau_plus_ms),
+            minus: table(stdp.tau_minus_ms),
+        })
+    }
+}
+
 #[inline]
 fn clamp_weight(w: f64, stdp: &StdpParams) -> f64 {
     w.max(stdp.w_min).min(stdp.w_max)
@@ -216,7 +238,17 @@ impl CompiledNetwork {
     }
 
     fn run_validated(&self, stim: &Stimulus<'_>, cfg: &RunConfig) -> RunResult {
-        let mut sim = Simulation::new(self, stim, cfg);
+        let tables = DecayTables::new(cfg, self.dt_ms);
+        self.run_with_tables(stim, cfg, tables.as_ref())
+    }
+
+    fn run_with_tables(
+        &self,
+        stim: &Stimulus<'_>,
+        cfg: &RunConfig,
+        tables: Option<&DecayTables>,
+    ) -> RunResult {
+        let mut sim = Simulation::new(self, stim, cfg, tables);
         sim.run();
         sim.finish()
     }
@@ -252,6 +284,8 @@ impl CompiledNetwork {
             });
         }
         let n_threads = n_threads.clamp(1, stimuli.len().max(1));
+        let tables = DecayTables::new(cfg, self.dt_ms);
+        let tables = tables.as_ref();
         let next = AtomicUsize::new(0);
         let mut results: Vec<Option<RunResult>> = vec![None; stimuli.len()];
         std::thread::scope(|scope| {
@@ -262,7 +296,7 @@ impl CompiledNetwork {
                         loop {
                             let k = next.fetch_add(1, Ordering::Relaxed);
                             let Some(stim) = stimuli.get(k) else { break };
-                            done.push((k, self.run_validated(stim, cfg)));
+                            done.push((k, self.run_with_tables(stim, cfg, tables)));
                         }
                         done
                     })
@@ -308,11 +342,18 @@ struct Simulation<'n> {
     firing: Vec<u32>,
     is_firing: Vec<bool>,
     is_forced: Vec<bool>,
+    /// Trace decays by elapsed ticks (present when STDP is on).
+    tables: Option<&'n DecayTables>,
     out: RunResult,
 }
 
 impl<'n> Simulation<'n> {
-    fn new(net: &'n CompiledNetwork, stim: &Stimulus<'_>, cfg: &'n RunConfig) -> Self {
+    fn new(
+        net: &'n CompiledNetwork,
+        stim: &Stimulus<'_>,
+        cfg: &'n RunConfig,
+        tables: Option<&'n DecayTables>,
+    ) -> Self {
         let n = net.n_nodes;
         let m = net.n_edges();
         let mut stimulus: Vec<(u64, u32)> = stim
@@ -358,6 +399,7 @@ impl<'n> Simulation<'n> {
             firing: Vec::new(),
             is_firing: vec![false; n],
             is_forced: vec![false; n],
+            tables,
             out,
         }
     }
@@ -441,19 +483,18 @@ impl<'n> Simulation<'n> {
                     self.touched.push(j as u32);
                 }
             }
-            if let Some(stdp) = &self.cfg.stdp {
+            if let (Some(stdp), Some(tables)) = (&self.cfg.stdp, self.tables) {
                 if net.plastic[e] {
                     // post-before-pre: depress by the target's post-synaptic trace
                     if self.post_tick[j] != NEVER {
-                        let y = self.post_trace[j]
-                            * decay(t - self.post_tick[j], dt, stdp.tau_minus_ms);
+                        let y = self.post_trace[j] * tables.minus[(t - self.post_tick[j]) as usize];
                         self.weights[e] = clamp_weight(self.weights[e] - stdp.a_minus * y, stdp);
                         self.out.stats.n_stdp_updates += 1;
                     }
                     self.pre_trace[e] = if self.pre_tick[e] == NEVER {
                         1.0
                     } else {
-                        self.pre_trace[e] * decay(t - self.pre_tick[e], dt, stdp.tau_plus_ms) + 1.0
+                        self.pre_trace[e] * tables.plus[(t - self.pre_tick[e]) as usize] + 1.0
                     };
                     self.pre_tick[e] = t;
                 }
@@ -491,13 +532,12 @@ impl<'n> Simulation<'n> {
         self.u_tick[j] = t;
         self.ready_tick[j] = t + net.refractory_ticks[j] as u64;
 
-        if let Some(stdp) = &self.cfg.stdp {
-            let dt = net.dt_ms;
+        if let (Some(stdp), Some(tables)) = (&self.cfg.stdp, self.tables) {
             // pre-before-post (arrivals at this very tick included): potentiate
             for &edge in &net.plastic_in_edge[net.plastic_in_ptr[j]..net.plastic_in_ptr[j + 1]] {
                 let e = edge as usize;
                 if self.pre_tick[e] != NEVER {
-                    let x = self.pre_trace[e] * decay(t - self.pre_tick[e], dt, stdp.tau_plus_ms);
+                    let x = self.pre_trace[e] * tables.plus[(t - self.pre_tick[e]) as usize];
                     self.weights[e] = clamp_weight(self.weights[e] + stdp.a_plus * x, stdp);
                     self.out.stats.n_stdp_updates += 1;
                 }
@@ -505,7 +545,7 @@ impl<'n> Simulation<'n> {
             self.post_trace[j] = if self.post_tick[j] == NEVER {
                 1.0
             } else {
-                self.post_trace[j] * decay(t - self.post_tick[j], dt, stdp.tau_minus_ms) + 1.0
+                self.post_trace[j] * tables.minus[(t - self.post_tick[j]) as usize] + 1.0
             };
             self.post_tick[j] = t;
         }
