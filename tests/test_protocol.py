@@ -96,8 +96,9 @@ def test_vote_matches_scikit_learn(n_train, n_test, n_classes, k, seed, dup, n_c
                             queries=test if dup else None)
         idx, d = nb.nearest(test, np.arange(n_train), k)
         np.testing.assert_allclose(d, np.sort(dist[n_train:, :n_train], axis=1)[:, :k])
-        ours = weighted_vote(d, y[idx], np.unique(y))
-        knn = KNeighborsClassifier(n_neighbors=k, weights="distance", metric="precomputed")
+        rule = "uniform" if seed % 3 == 0 else "distance"
+        ours = weighted_vote(d, y[idx], np.unique(y), rule)
+        knn = KNeighborsClassifier(n_neighbors=k, weights=rule, metric="precomputed")
         knn.fit(dist[:n_train, :n_train], y[:n_train])
         theirs = knn.predict(dist[n_train:, :n_train])
         # Where distances tie at the k-th neighbour the choice of neighbours is arbitrary in

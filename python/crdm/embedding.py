@@ -18,7 +18,8 @@ processes), so the same corpora give the same vectors in every process.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -49,27 +50,49 @@ def embed_paths(corpora: Sequence[Sequence[Sequence[int]]], *, dimension: int = 
     if method not in ("mean", "doc2vec"):
         raise ValidationError(f"invalid value for `method`: {method!r} ('mean' or 'doc2vec')",
                               "method", method)
-    sentences = [[[str(v) for v in path] for path in corpus] for corpus in corpora]
-    if not any(sentences):
+    if not any(len(corpus) for corpus in corpora):
         raise ValidationError("no temporal paths in any corpus: nothing to embed", "corpora",
-                              len(sentences))
+                              len(corpora))
     common = dict(vector_size=dimension, window=window, min_count=1, negative=negative,
                   epochs=epochs, seed=seed, workers=1, hashfxn=stable_hash, sample=0)
     if method == "doc2vec":
-        from gensim.models.doc2vec import Doc2Vec, TaggedDocument
+        from gensim.models.doc2vec import Doc2Vec
 
-        docs = [TaggedDocument([w for path in corpus for w in path], [k])
-                for k, corpus in enumerate(sentences)]
-        model = Doc2Vec(docs, dm=0, dbow_words=1, **common)
-        return np.array([model.dv[k] if docs[k].words else np.zeros(dimension)
-                         for k in range(len(docs))], dtype=np.float64)
+        model = Doc2Vec(_Documents(corpora), dm=0, dbow_words=1, **common)
+        return np.array([model.dv[k] if len(corpora[k]) else np.zeros(dimension)
+                         for k in range(len(corpora))], dtype=np.float64)
     from gensim.models import Word2Vec
 
-    model = Word2Vec([s for corpus in sentences for s in corpus], sg=1, **common)
-    out = np.zeros((len(sentences), dimension))
-    for k, corpus in enumerate(sentences):
-        words, counts = np.unique([w for path in corpus for w in path], return_counts=True)
-        if words.size:
-            vectors = np.stack([model.wv[w] for w in words])
-            out[k] = counts @ vectors / counts.sum()
+    model = Word2Vec(_Sentences(corpora), sg=1, **common)
+    out = np.zeros((len(corpora), dimension))
+    for k, corpus in enumerate(corpora):
+        if not len(corpus):
+            continue
+        nodes, counts = np.unique(np.concatenate([np.asarray(p, dtype=np.int64)
+                                                  for p in corpus]), return_counts=True)
+        vectors = np.stack([model.wv[str(v)] for v in nodes])
+        out[k] = counts @ vectors / counts.sum()
     return out
+
+
+class _Sentences:
+    """Every path of every stimulus as a sentence of node-id words; restartable, so gensim can
+    stream it once per epoch without holding all sentences as strings."""
+
+    def __init__(self, corpora: Sequence[Sequence[Sequence[int]]]) -> None:
+        self.corpora = corpora
+
+    def __iter__(self) -> Iterator[list[str]]:
+        for corpus in self.corpora:
+            for path in corpus:
+                yield [str(v) for v in path]
+
+
+class _Documents(_Sentences):
+    """One tagged document per stimulus (its paths, concatenated)."""
+
+    def __iter__(self) -> Iterator[Any]:
+        from gensim.models.doc2vec import TaggedDocument
+
+        for k, corpus in enumerate(self.corpora):
+            yield TaggedDocument([str(v) for path in corpus for v in path], [k])

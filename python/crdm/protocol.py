@@ -114,14 +114,21 @@ def gram_distances(gram: np.ndarray, metric: str, *, offset_dot: np.ndarray | No
 
 
 def weighted_vote(neighbour_distances: np.ndarray, neighbour_labels: np.ndarray,
-                  classes: np.ndarray) -> np.ndarray:
-    """Distance-weighted votes of ``(n, k)`` neighbours: the rule of scikit-learn's
-    ``KNeighborsClassifier(weights="distance")``. Weights ``1/d``; a point at distance 0 from
-    some neighbours takes only those; ties go to the smaller class."""
+                  classes: np.ndarray, weights: str = "distance") -> np.ndarray:
+    """Votes of ``(n, k)`` neighbours by scikit-learn's ``KNeighborsClassifier`` rules.
+
+    ``weights="distance"``: weights ``1/d``, and a point at distance 0 from some neighbours
+    takes only those; ``"uniform"``: a majority vote. Ties go to the smaller class."""
     d = neighbour_distances
     exact = d == 0
-    with np.errstate(divide="ignore"):
-        w = np.where(exact.any(axis=1, keepdims=True), exact.astype(np.float64), 1.0 / d)
+    if weights == "uniform":
+        w = np.ones_like(d, dtype=np.float64)
+    elif weights == "distance":
+        with np.errstate(divide="ignore"):
+            w = np.where(exact.any(axis=1, keepdims=True), exact.astype(np.float64), 1.0 / d)
+    else:
+        raise ValidationError(f"invalid value for `weights`: {weights!r} ('distance' or "
+                              "'uniform')", "weights", weights)
     votes = np.zeros((d.shape[0], classes.size))
     label_index = np.searchsorted(classes, neighbour_labels)
     np.add.at(votes, (np.arange(d.shape[0])[:, None], label_index), w)
@@ -199,9 +206,10 @@ class GramNeighbours:
 
 
 def wknn_neighbours(neighbours: Mapping[str, GramNeighbours], labels: Any, *,
-                    n_splits: int = 10, n_test: int = 1000, k: int = 5,
-                    seed: int = 0) -> dict[str, SplitResult]:
-    """:func:`wknn_protocol` with prepared :class:`GramNeighbours`, one per result name."""
+                    n_splits: int = 10, n_test: int = 1000, k: int = 5, seed: int = 0,
+                    weights: str = "distance") -> dict[str, SplitResult]:
+    """:func:`wknn_protocol` with prepared :class:`GramNeighbours`, one per result name
+    (``weights="uniform"``: majority vote instead of distance-weighted)."""
     y = np.asarray(labels)
     n = y.shape[0]
     n_splits = integer("n_splits", n_splits, low=1)
@@ -218,7 +226,7 @@ def wknn_neighbours(neighbours: Mapping[str, GramNeighbours], labels: Any, *,
         accs, per_class = [], []
         for train, test in splits:
             idx, dist = nb.nearest(test, train, k)
-            hit = weighted_vote(dist, y[idx], classes) == y[test]
+            hit = weighted_vote(dist, y[idx], classes, weights) == y[test]
             accs.append(hit.mean())
             per_class.append([hit[y[test] == c].mean() if np.any(y[test] == c) else np.nan
                               for c in classes])
