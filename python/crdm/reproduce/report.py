@@ -70,11 +70,30 @@ def _fig3(record: dict[str, Any]) -> str:
 
 
 def _ann(record: dict[str, Any]) -> str:
-    out = ["| model | size | metric | accuracy % | parameters | counted |", "|---" * 6 + "|"]
-    for r in record["rows"]:
-        acc = _pct(r) if r.get("mean") not in ("", None) else ""
-        out.append(f"| {r['model']} | {r['size']} | {r['metric']} | {acc} | {r['parameters']} "
-                   f"| {r['parameters_counted']} |")
+    rows = record["rows"]
+
+    def one(model: str, size: Any, metric: str = "") -> dict[str, Any] | None:
+        found = [r for r in rows if r["model"] == model and r["size"] == size
+                 and (not metric or r["metric"] == metric)]
+        return found[0] if found else None
+
+    def params(model: str, size: int) -> str:
+        r = one(model, size)
+        return "–" if r is None else f"{r['parameters']:,}"
+
+    out = ["| N | ANN one-shot, cos. 5-NN | CRDM all edges, cos. (fig3) | CRDM all edges, Eucl. "
+           "(fig3) | ANN parameters | CRDM feature weights (all / recurrent) | CRDM network "
+           "values |", "|---" * 7 + "|"]
+    for n in sorted({r["size"] for r in rows if r["model"] == "ann_one_shot"}):
+        out.append(f"| {n} | {_pct(one('ann_one_shot', n))} | "
+                   f"{_pct(one('fig3:crdm_all', n, 'cosine'))} | "
+                   f"{_pct(one('fig3:crdm_all', n, 'euclidean'))} | {params('ann_one_shot', n)} "
+                   f"| {params('crdm_features_all', n)} / {params('crdm_features_recurrent', n)} "
+                   f"| {params('crdm_network', n)} |")
+    for r in rows:
+        if r["model"] in ("ncm_raw_pixels_one_shot", "fig3:raw_pixels"):
+            out.append(f"\n{r['model']} ({r['metric']}): {_pct(r)} over {r['n_repeats']} "
+                       f"{'draws' if r['model'].startswith('ncm') else 'splits'}")
     return "\n".join(out)
 
 
