@@ -45,8 +45,11 @@ Choices where the paper is ambiguous (made here, and kept consistent everywhere)
    Generation: from a random state, the label units clamped to the one-hot label, the same
    phases; the image is the pixel units' states clipped to ``[0, 1]``.
 8. Departure (opt-in, documented): ``n_chains > 1`` runs that many independent chains, each
-   with its own state and its own stream of samples, and applies the sum of their updates at
-   every iteration. ``n_chains = 1`` is the paper's online rule.
+   with its own state and its own stream of samples, and applies the *mean* of their updates
+   at every iteration (mini-batch semantics). ``n_chains = 1`` is the paper's online rule.
+   (Summing instead made the hidden layer collapse into saturation at 8 chains: the clamped
+   phase lowers hidden rates on average, learning happens only in clamped phases, so the
+   common mode of ``W_vh`` drifts negative, and faster with a larger effective rate.)
 """
 
 from __future__ import annotations
@@ -122,17 +125,20 @@ class _Net:
                 s_h += eps * f_h
             new_v, new_h = _rho(s_v), _rho(s_h)
             if alpha:
+                # chains average their updates (with one chain: the online rule)
+                rate = alpha / s_v.shape[0]
                 d_v, d_h = new_v - r_v, new_h - r_h
-                self.w_vh += alpha * (r_v.T @ d_h)
-                self.w_hv += alpha * (r_h.T @ d_v)
-                self.w_hh += alpha * (r_h.T @ d_h)
+                self.w_vh += rate * (r_v.T @ d_h)
+                self.w_hv += rate * (r_h.T @ d_v)
+                self.w_hh += rate * (r_h.T @ d_h)
                 np.fill_diagonal(self.w_hh, 0.0)
-                self.b_v += alpha * d_v.sum(axis=0)
-                self.b_h += alpha * d_h.sum(axis=0)
+                self.b_v += rate * d_v.sum(axis=0)
+                self.b_h += rate * d_h.sum(axis=0)
             r_v, r_h = new_v, new_h
 
     def _smooth(self, f_v: np.ndarray, f_h: np.ndarray, r_v: np.ndarray, r_h: np.ndarray,
                 rate: float) -> None:
+        rate = rate / f_v.shape[0]
         g_v = f_v * 4.0 * r_v * (1.0 - r_v)
         g_h = f_h * 4.0 * r_h * (1.0 - r_h)
         self.w_vh -= rate * (r_v.T @ g_h)
