@@ -36,6 +36,7 @@ one per evaluated size, so a stopped run continues where it stopped.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import os
@@ -137,8 +138,11 @@ class Fig3Config:
         return out
 
 
+@functools.lru_cache(maxsize=4)
 def _sketch(dim: int, n_features: int, seed: int) -> Any:
-    """The seeded sparse projection ``n_features → dim`` (``None`` when no sketch is needed)."""
+    """The seeded sparse projection ``n_features → dim`` (``None`` when no sketch is needed).
+
+    Cached: drawing it takes seconds at N = 200, every chunk of a size needs the same one."""
     if dim == 0 or n_features <= dim:
         return None
     from sklearn.random_projection import SparseRandomProjection
