@@ -45,6 +45,7 @@ from crdm._checks import integer, real
 from crdm._io import atomic_write
 from crdm.errors import ValidationError
 from crdm.protocol import GramNeighbours, split_indices, split_seeds, weighted_vote
+from crdm.reproduce._common import check_sizes, default_test_size
 from crdm.reproduce.fig3 import PAPER_SIZES, data_fingerprint
 from crdm.results import ResultFolder
 
@@ -71,11 +72,7 @@ class AnnConfig:
     ncm_draws: int = 100
 
     def __post_init__(self) -> None:
-        if not self.sizes:
-            raise ValidationError("`sizes` is empty", "sizes", self.sizes)
-        for s in self.sizes:
-            integer("sizes", s, low=1)
-        object.__setattr__(self, "sizes", tuple(sorted({int(s) for s in self.sizes})))
+        object.__setattr__(self, "sizes", check_sizes(self.sizes))
         integer("n_images", self.n_images, low=self.k + 2)
         integer("n_repeats", self.n_repeats, low=1)
         integer("k", self.k, low=1)
@@ -84,12 +81,11 @@ class AnnConfig:
         integer("ncm_draws", self.ncm_draws, low=1)
         real("learning_rate", self.learning_rate, low=0.0, low_open=True)
         real("loss_target", self.loss_target, low=0.0, low_open=True)
-        if self.n_test is not None:
-            integer("n_test", self.n_test, low=1, high=self.n_images - self.k)
+        default_test_size(self.n_test, self.n_images, self.k)
 
     @property
     def test_size(self) -> int:
-        return self.n_test if self.n_test is not None else min(1000, self.n_images // 10)
+        return default_test_size(self.n_test, self.n_images, self.k)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "test_size": self.test_size}

@@ -31,6 +31,7 @@ from crdm.errors import ValidationError
 from crdm.network import Network, two_block_sbm
 from crdm.paths import temporal_graph, temporal_paths
 from crdm.protocol import GramNeighbours, wknn_neighbours
+from crdm.reproduce._common import default_test_size
 from crdm.reproduce.fig3 import data_fingerprint
 from crdm.results import ResultFolder
 from crdm.simulation import RunConfig, Simulator, image_stimulus
@@ -75,15 +76,14 @@ class Fig1Config:
         if self.method not in ("mean", "doc2vec"):
             raise ValidationError(f"invalid value for `method`: {self.method!r}", "method",
                                   self.method)
-        if self.n_test is not None:
-            integer("n_test", self.n_test, low=1, high=self.n_images - self.k)
+        default_test_size(self.n_test, self.n_images, self.k)
         if "plastic" in self.network_params or "seed" in self.network_params:
             raise ValidationError("`network_params` may not set `plastic` or `seed`",
                                   "network_params", sorted(self.network_params))
 
     @property
     def test_size(self) -> int:
-        return self.n_test if self.n_test is not None else min(1000, self.n_images // 10)
+        return default_test_size(self.n_test, self.n_images, self.k)
 
     def network(self) -> Network:
         return two_block_sbm(self.n_hidden, seed=self.seed, plastic="none",

@@ -52,6 +52,7 @@ from crdm._checks import integer, real
 from crdm.errors import ValidationError
 from crdm.network import Network, input_recurrent
 from crdm.protocol import GramNeighbours, wknn_neighbours
+from crdm.reproduce._common import check_sizes, default_test_size
 from crdm.results import ResultFolder
 from crdm.simulation import RunConfig, Simulator, StdpParams, image_stimulus
 
@@ -90,11 +91,7 @@ class Fig3Config:
     network_params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.sizes:
-            raise ValidationError("`sizes` is empty", "sizes", self.sizes)
-        for s in self.sizes:
-            integer("sizes", s, low=1)
-        object.__setattr__(self, "sizes", tuple(sorted({int(s) for s in self.sizes})))
+        object.__setattr__(self, "sizes", check_sizes(self.sizes))
         integer("n_images", self.n_images, low=self.k + 2)
         integer("n_splits", self.n_splits, low=1)
         integer("k", self.k, low=1)
@@ -107,8 +104,7 @@ class Fig3Config:
             raise ValidationError(f"`sample_interval_ms` = {self.sample_interval_ms} exceeds "
                                   f"`duration_ms` = {self.duration_ms}", "sample_interval_ms",
                                   self.sample_interval_ms)
-        if self.n_test is not None:
-            integer("n_test", self.n_test, low=1, high=self.n_images - self.k)
+        default_test_size(self.n_test, self.n_images, self.k)
         if "plastic" in self.network_params or "seed" in self.network_params:
             raise ValidationError("`network_params` may not set `plastic` or `seed` (Figure 3 "
                                   "needs every edge into the recurrent layer plastic)",
@@ -116,7 +112,7 @@ class Fig3Config:
 
     @property
     def test_size(self) -> int:
-        return self.n_test if self.n_test is not None else min(1000, self.n_images // 10)
+        return default_test_size(self.n_test, self.n_images, self.k)
 
     def run_config(self, *, stdp: bool) -> RunConfig:
         if stdp:
