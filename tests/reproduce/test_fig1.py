@@ -50,3 +50,18 @@ def test_bad_configuration():
     assert exc.value.field == "method"
     with pytest.raises(ValidationError):
         Fig1Config(network_params={"plastic": "all"})
+
+
+def test_runs_are_batched_under_the_memory_limit(mnist_dir, monkeypatch):
+    """Each run's worst-case causal record is large; a chunk is split into batches that fit
+    the limit, with the same paths as one batch."""
+    from crdm.datasets import load_mnist
+    from crdm.reproduce import fig1
+
+    x = load_mnist("train", data_dir=mnist_dir).images[:3].reshape(3, -1) / 255.0
+    cfg = Fig1Config(n_images=40, duration_ms=40.0, walks=4, max_length=5)
+    whole = encode_paths(cfg, x, 0)
+    monkeypatch.setattr(fig1, "recording_bound_bytes", lambda *a: 3 * 2**30)
+    one_by_one = encode_paths(cfg, x, 0)
+    for key in whole:
+        np.testing.assert_array_equal(whole[key], one_by_one[key])

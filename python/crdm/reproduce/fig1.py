@@ -34,7 +34,7 @@ from crdm.protocol import GramNeighbours, wknn_neighbours
 from crdm.reproduce._common import default_test_size
 from crdm.reproduce.fig3 import data_fingerprint
 from crdm.results import ResultFolder
-from crdm.simulation import RunConfig, Simulator, image_stimulus
+from crdm.simulation import RunConfig, Simulator, image_stimulus, recording_bound_bytes
 
 __all__ = ["Fig1Config", "encode_paths", "run_fig1"]
 
@@ -105,9 +105,14 @@ def encode_paths(config: Fig1Config, images: np.ndarray, first_index: int, *,
     cfg = RunConfig(duration_ms=config.duration_ms, dt_ms=config.dt_ms, record_causal=True,
                     snapshot_interval_ms=None)
     sim = Simulator(net, dt_ms=config.dt_ms)
-    stimuli = [image_stimulus(x, net, cfg) for x in images]
+    # The causal record's worst case is large (≈ 40 MB per run here): batch under the limit.
+    per_run = max(recording_bound_bytes(net, cfg, 0), 1)
+    batch = max(1, cfg.memory_limit_bytes // per_run)
     tokens, lengths, per_image = [], [], []
-    for k, result in enumerate(sim.run_batch(stimuli, cfg, n_threads=n_threads)):
+    results = (r for a in range(0, len(images), batch)
+               for r in sim.run_batch([image_stimulus(x, net, cfg) for x in images[a:a + batch]],
+                                      cfg, n_threads=n_threads))
+    for k, result in enumerate(results):
         graph = temporal_graph(result, net, config.dt_ms)
         rng = np.random.default_rng([config.seed, first_index + k])
         roots = (rng.choice(graph.roots, config.walks) if graph.roots.size
