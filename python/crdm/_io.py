@@ -6,9 +6,11 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-__all__ = ["atomic_write"]
+from crdm.errors import DataError
+
+__all__ = ["atomic_write", "check_header"]
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
@@ -31,3 +33,15 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def check_header(header: Any, *, path: Path | str, what: str, fmt: str, version: int) -> dict:
+    """``header`` if it is a dict of format ``fmt`` at ``version``; else ``DataError`` saying
+    what the file is not (``what``: "crdm network file", …) or which version it has."""
+    found = header.get("format") if isinstance(header, dict) else None
+    if found != fmt:
+        raise DataError(f"{path} is not a {what} (format {found!r})")
+    if header.get("version") != version:
+        raise DataError(f"{path}: {what} version {header.get('version')!r} is not supported "
+                        f"(this crdm reads version {version})")
+    return header

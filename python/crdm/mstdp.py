@@ -64,7 +64,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crdm._checks import integer, real
-from crdm._io import atomic_write
+from crdm._io import atomic_write, check_header
 from crdm.errors import DataError, ValidationError
 
 __all__ = ["MSTDPClassifier", "load_mstdp"]
@@ -388,12 +388,8 @@ def load_mstdp(path: str | Path) -> MSTDPClassifier:
             arrays = {name: data[name] for name in _ARRAYS}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"{path} is not a readable crdm MSTDP model: {exc}") from exc
-    if not isinstance(header, dict) or header.get("format") != _FORMAT:
-        raise DataError(f"{path} is not a crdm MSTDP model (format "
-                        f"{header.get('format') if isinstance(header, dict) else None!r})")
-    if header.get("version") != _FORMAT_VERSION:
-        raise DataError(f"{path}: MSTDP model version {header.get('version')!r} is not "
-                        f"supported (this crdm reads {_FORMAT_VERSION})")
+    check_header(header, path=path, what="crdm MSTDP model", fmt=_FORMAT,
+                 version=_FORMAT_VERSION)
     model = MSTDPClassifier(**header["params"])
     model._init(int(header["n_pixels"]), np.asarray(header["classes"]))
     n_vis = int(header["n_pixels"]) + len(header["classes"])

@@ -40,7 +40,7 @@ from crdm._checks import (
     integer,
     real,
 )
-from crdm._io import atomic_write
+from crdm._io import atomic_write, check_header
 from crdm.errors import DataError, ValidationError
 
 __all__ = ["Network", "input_recurrent", "load_network", "two_block_sbm"]
@@ -242,14 +242,9 @@ def load_network(path: str | Path) -> Network:
         with np.load(path, allow_pickle=False) as data:
             if "header" not in data.files:
                 raise DataError(f"{path} is not a crdm network file (no header)")
-            header = json.loads(str(data["header"]))
-            if not isinstance(header, dict) or header.get("format") != _FORMAT:
-                raise DataError(f"{path} is not a crdm network file (format {header!r})")
-            if header.get("version") != _FORMAT_VERSION:
-                raise DataError(
-                    f"{path} has network format version {header.get('version')!r}; "
-                    f"this crdm reads version {_FORMAT_VERSION}"
-                )
+            header = check_header(json.loads(str(data["header"])), path=path,
+                                  what="crdm network file", fmt=_FORMAT,
+                                  version=_FORMAT_VERSION)
             missing = [a for a in _ARRAYS if a not in data.files]
             if missing:
                 raise DataError(f"{path} lacks arrays {missing}")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from crdm._io import atomic_write
+from crdm._io import atomic_write, check_header
 from crdm.errors import ConfigMismatchError, DataError
 
 __all__ = ["ResultFolder"]
@@ -65,12 +65,8 @@ class ResultFolder:
                 stored = json.loads(manifest.read_text())
             except (OSError, ValueError) as exc:
                 raise DataError(f"{manifest} is not a crdm result manifest: {exc}") from exc
-            if not isinstance(stored, dict) or stored.get("format") != _FORMAT:
-                raise DataError(f"{manifest} is not a crdm result manifest (format "
-                                f"{stored.get('format') if isinstance(stored, dict) else None!r})")
-            if stored.get("version") != _FORMAT_VERSION:
-                raise DataError(f"{manifest}: result format version {stored.get('version')!r}"
-                                f" is not supported (this crdm writes {_FORMAT_VERSION})")
+            check_header(stored, path=manifest, what="crdm result manifest", fmt=_FORMAT,
+                         version=_FORMAT_VERSION)
             field = _first_difference(stored.get("config"), self.config)
             if field is not None:
                 old, new = _lookup(stored.get("config"), field), _lookup(self.config, field)
