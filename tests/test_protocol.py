@@ -15,6 +15,7 @@ from crdm.protocol import (
     gram_distances,
     split_indices,
     split_seeds,
+    points_under_test,
     weighted_vote,
     wknn_protocol,
 )
@@ -131,3 +132,48 @@ def test_neighbours_refuse_points_they_were_not_prepared_for():
     with pytest.raises(ValidationError) as exc:
         nb.nearest(np.array([0, 5]), np.arange(10, 30), 3)
     assert exc.value.field == "test" and exc.value.value == 5
+
+
+@settings(deadline=None, max_examples=30)
+@given(n=st.integers(8, 60), k=st.integers(1, 4), seed=st.integers(0, 2**32 - 1),
+       metric=st.sampled_from(["euclidean", "cosine"]), block=st.integers(1, 9))
+def test_neighbours_from_features_equal_those_from_the_gram_matrix(n, k, seed, metric, block):
+    """The large-data path (Gram rows computed as needed) finds the same neighbours."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 4, (n, 3)).astype(float) + (metric == "cosine")
+    queries = points_under_test(n, n // 4 + 1, 3, seed)
+    a = GramNeighbours(x @ x.T, metric, n_candidates=5, block=block, queries=queries)
+    b = GramNeighbours.from_features(x, metric, n_candidates=5, block=block, queries=queries)
+    reference = np.setdiff1d(np.arange(n), queries)
+    if reference.size >= k:
+        for got, want in zip(b.nearest(queries, reference, k), a.nearest(queries, reference, k),
+                             strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_test_points_are_the_union_of_the_split_test_sets():
+    pts = points_under_test(50, 5, 4, seed=3)
+    want = set().union(*(split_indices(50, 5, s)[1].tolist() for s in split_seeds(3, 4)))
+    assert pts.tolist() == sorted(want)
+
+
+def test_large_protocol_skips_the_gram_matrix(monkeypatch):
+    """Above the size limit no n × n matrix is formed and the accuracies stay the same."""
+    import crdm.protocol as protocol
+
+    x, y = blobs(40, 3.0)
+    small = wknn_protocol(x, y, n_splits=3, n_test=20, seed=1)
+    monkeypatch.setattr(protocol, "_GRAM_BYTES", 0)
+    monkeypatch.setattr(protocol.GramNeighbours, "__init__", None)  # the Gram path would fail
+    large = wknn_protocol(x, y, n_splits=3, n_test=20, seed=1)
+    for metric in small:
+        assert large[metric].accuracies.tolist() == small[metric].accuracies.tolist()
+
+
+def test_neighbours_refuse_bad_shapes():
+    with pytest.raises(ShapeError, match="square"):
+        GramNeighbours(np.ones((3, 4)), "cosine")
+    with pytest.raises(ShapeError, match="2-D"):
+        GramNeighbours.from_features(np.ones(3), "cosine")
+    with pytest.raises(ValidationError, match="NaN"):
+        GramNeighbours.from_features(np.array([[np.nan, 1.0], [1.0, 1.0]]), "cosine")

@@ -9,7 +9,7 @@ split seeds recorded so every split can be rebuilt.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +24,15 @@ __all__ = [
     "gram_distances",
     "split_indices",
     "split_seeds",
+    "points_under_test",
     "weighted_vote",
     "wknn_neighbours",
     "wknn_protocol",
 ]
+
+
+# Above this size (16,384 points) the n × n Gram matrix is not formed; rows are computed as needed.
+_GRAM_BYTES = 2 * 1024**3
 
 
 def split_seeds(seed: int, n_splits: int) -> list[int]:
@@ -39,6 +44,13 @@ def split_indices(n: int, n_test: int, split_seed: int) -> tuple[np.ndarray, np.
     """``(train, test)`` indices of one split: a seeded permutation, the first ``n_test`` test."""
     order = np.random.default_rng(split_seed).permutation(n)
     return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def points_under_test(n: int, n_test: int, n_splits: int, seed: int) -> np.ndarray:
+    """Every index that some split of :func:`wknn_neighbours` tests, sorted: the only points
+    whose neighbours a :class:`GramNeighbours` needs (its ``queries``)."""
+    return np.unique(np.concatenate(
+        [split_indices(n, n_test, s)[1] for s in split_seeds(seed, n_splits)]))
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,12 @@ def gram_distances(gram: np.ndarray, metric: str, *, offset_dot: np.ndarray | No
     g_all = np.asarray(gram, dtype=np.float64)
     idx = np.arange(g_all.shape[0]) if rows is None else np.asarray(rows)
     d = np.take(g_all, idx, axis=0, out=out[:idx.size] if out is not None else None)
-    diag = np.diag(g_all)
+    return _distances_in_place(d, idx, np.diag(g_all), metric, offset_dot, offset_sq)
+
+
+def _distances_in_place(d: np.ndarray, idx: np.ndarray, diag: np.ndarray, metric: str,
+                        offset_dot: np.ndarray | None, offset_sq: float) -> np.ndarray:
+    """Turns the Gram rows ``d = gram[idx]`` into distances, in place (see gram_distances)."""
     on_diag = (np.arange(idx.size), idx)
     if metric == "euclidean":
         d *= -2.0
@@ -142,17 +159,47 @@ class GramNeighbours:
     ``n × n`` distance matrix is held). For a split, a test point's ``k`` nearest reference
     points are the first ``k`` of its candidates that are reference points; in the rare case
     that fewer than ``k`` are, its full row of distances is computed, so the answer is always
-    exact. Ties are broken by the smaller index.
+    exact. Ties are broken by the smaller index. :meth:`from_features` does the same from the
+    feature vectors, computing Gram rows as needed: for data sets whose ``n × n`` Gram matrix
+    does not fit in memory (60,000 images: 29 GB).
     """
 
     def __init__(self, gram: np.ndarray, metric: str, *, offset_dot: np.ndarray | None = None,
                  offset_sq: float = 0.0, n_candidates: int = 48, block: int = 1024,
                  queries: np.ndarray | None = None) -> None:
-        self.gram = np.asarray(gram, dtype=np.float64)
+        g = np.asarray(gram, dtype=np.float64)
+        if g.ndim != 2 or g.shape[0] != g.shape[1]:
+            raise ShapeError(f"a Gram matrix must be square, not {g.shape}", "gram", g.shape)
+        self._prepare(lambda rows, out: np.take(g, rows, axis=0, out=out), np.diag(g).copy(),
+                      metric, offset_dot, offset_sq, n_candidates, block, queries)
+
+    @classmethod
+    def from_features(cls, features: Any, metric: str, *, n_candidates: int = 48,
+                      block: int = 1024, queries: np.ndarray | None = None
+                      ) -> GramNeighbours:
+        """The same neighbours from ``(n, d)`` features; memory ``O(block · n)``."""
+        x = np.asarray(features, dtype=np.float64)
+        if x.ndim != 2:
+            raise ShapeError(f"features must be 2-D, not {x.shape}", "features", x.shape)
+        if not np.all(np.isfinite(x)):
+            raise ValidationError("features contain NaN or inf", "features", "non-finite")
+        self = cls.__new__(cls)
+        self._prepare(lambda rows, out: np.matmul(x[rows], x.T, out=out),
+                      np.einsum("ij,ij->i", x, x), metric, None, 0.0, n_candidates, block,
+                      queries)
+        return self
+
+    def _prepare(self, gram_rows: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
+                 diag: np.ndarray, metric: str, offset_dot: np.ndarray | None,
+                 offset_sq: float, n_candidates: int, block: int,
+                 queries: np.ndarray | None) -> None:
+        self._gram_rows, self._diag = gram_rows, diag
         self.metric = metric
         self.offset_dot = offset_dot
         self.offset_sq = offset_sq
-        n = self.gram.shape[0]
+        n = self.n_points = diag.shape[0]
+        integer("n_candidates", n_candidates, low=1)
+        integer("block", block, low=1)
         # Only the points that will be queried need candidates (default: every point).
         self.queries = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
         self._slot = np.full(n, -1, dtype=np.int64)
@@ -163,7 +210,7 @@ class GramNeighbours:
         buffer = np.empty((min(block, self.queries.size), n))
         for start in range(0, self.queries.size, block):
             rows = self.queries[start:start + block]
-            d = self.distances(rows, out=buffer)
+            d = self.distances(rows, out=buffer[:rows.size])
             part = np.argpartition(d, m - 1, axis=1)[:, :m]
             pd = np.take_along_axis(d, part, axis=1)
             order = np.lexsort((part, pd), axis=1)
@@ -172,8 +219,9 @@ class GramNeighbours:
 
     def distances(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Distances of ``rows`` to every point, a point to itself at +inf."""
-        d = gram_distances(self.gram, self.metric, offset_dot=self.offset_dot,
-                           offset_sq=self.offset_sq, rows=rows, out=out)
+        rows = np.asarray(rows)
+        d = _distances_in_place(self._gram_rows(rows, out), rows, self._diag, self.metric,
+                                self.offset_dot, self.offset_sq)
         d[np.arange(rows.size), rows] = np.inf
         return d
 
@@ -185,7 +233,7 @@ class GramNeighbours:
         if np.any(slots < 0):
             raise ValidationError("a test point was not among the queries these neighbours "
                                   "were prepared for", "test", int(test[slots < 0][0]))
-        is_ref = np.zeros(self.gram.shape[0], dtype=bool)
+        is_ref = np.zeros(self.n_points, dtype=bool)
         is_ref[reference] = True
         idx = np.empty((test.size, k), dtype=np.int64)
         dist = np.empty((test.size, k))
@@ -220,9 +268,9 @@ def wknn_neighbours(neighbours: Mapping[str, GramNeighbours], labels: Any, *,
     splits = [split_indices(n, n_test, s) for s in seeds]
     out = {}
     for name, nb in neighbours.items():
-        if nb.gram.shape != (n, n):
-            raise ShapeError(f"neighbours[{name!r}] cover {nb.gram.shape[0]} points, the "
-                             f"labels {n}", f"neighbours[{name!r}]", nb.gram.shape)
+        if nb.n_points != n:
+            raise ShapeError(f"neighbours[{name!r}] cover {nb.n_points} points, the "
+                             f"labels {n}", f"neighbours[{name!r}]", nb.n_points)
         accs, per_class = [], []
         for train, test in splits:
             idx, dist = nb.nearest(test, train, k)
@@ -249,6 +297,10 @@ def wknn_protocol(features: Any, labels: Any, *, n_splits: int = 10, n_test: int
     integer("n_test", n_test, low=1, high=x.shape[0] - integer("k", k, low=1))
     if not np.all(np.isfinite(x)):
         raise ValidationError("features contain NaN or inf", "features", "non-finite")
-    gram = x @ x.T
-    neighbours = {m: GramNeighbours(gram, m) for m in metrics}
+    if 8 * x.shape[0] ** 2 <= _GRAM_BYTES:
+        gram = x @ x.T      # one Gram matrix shared by every metric
+        neighbours = {m: GramNeighbours(gram, m) for m in metrics}
+    else:
+        queries = points_under_test(x.shape[0], n_test, n_splits, seed)
+        neighbours = {m: GramNeighbours.from_features(x, m, queries=queries) for m in metrics}
     return wknn_neighbours(neighbours, y, n_splits=n_splits, n_test=n_test, k=k, seed=seed)

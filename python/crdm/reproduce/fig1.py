@@ -30,7 +30,7 @@ from crdm.embedding import embed_paths
 from crdm.errors import ValidationError
 from crdm.network import Network, two_block_sbm
 from crdm.paths import temporal_graph, temporal_paths
-from crdm.protocol import GramNeighbours, wknn_neighbours
+from crdm.protocol import GramNeighbours, points_under_test, wknn_neighbours
 from crdm.reproduce._common import default_test_size
 from crdm.reproduce.fig3 import data_fingerprint
 from crdm.results import ResultFolder
@@ -198,9 +198,12 @@ def run_fig1(config: Fig1Config, images: np.ndarray, labels: np.ndarray, out_dir
 def _evaluate(emb: np.ndarray, x: np.ndarray, y: np.ndarray, config: Fig1Config
               ) -> dict[str, Any]:
     out: dict[str, Any] = {"paper": PAPER, "rows": []}
+    # Only the tested points need neighbours, and rows are computed as needed: at 60,000
+    # images a Gram matrix would take 29 GB.
+    queries = points_under_test(y.size, config.test_size, config.n_splits, config.seed)
     for model, feats in (("crdm_paths", emb), ("raw_pixels", x)):
-        gram = feats @ feats.T
-        res = wknn_neighbours({"cosine": GramNeighbours(gram, "cosine")}, y,
+        nb = GramNeighbours.from_features(feats, "cosine", queries=queries)
+        res = wknn_neighbours({"cosine": nb}, y,
                               n_splits=config.n_splits, n_test=config.test_size, k=config.k,
                               seed=config.seed, weights="uniform")["cosine"]
         out["rows"].append({"model": model, "metric": "cosine", "vote": "majority",
