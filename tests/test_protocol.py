@@ -13,9 +13,9 @@ from crdm.errors import ShapeError, ValidationError
 from crdm.protocol import (
     GramNeighbours,
     gram_distances,
+    points_under_test,
     split_indices,
     split_seeds,
-    points_under_test,
     weighted_vote,
     wknn_protocol,
 )

@@ -201,6 +201,43 @@ def _reproduce_fig1(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce_sec32(args: argparse.Namespace) -> int:
+    from crdm.datasets import load_mnist
+    from crdm.reproduce.sec32 import PAPER, Sec32Config, run_sec32
+
+    if len(args.classes) != 2:
+        raise ValidationError(f"`--classes` takes two classes, got {args.classes}", "classes",
+                              args.classes)
+    digits = load_mnist("train", data_dir=args.data_dir, download=not args.no_download)
+    config = Sec32Config(classes=args.classes, n_stdp=args.stdp_images,
+                         n_encode=args.encode_images, n_splits=args.splits,
+                         n_test=args.test_size, seed=args.seed, walks=args.walks,
+                         max_length=args.max_length, duration_ms=args.duration_ms,
+                         method=args.method, chunk_size=args.chunk_size,
+                         network_params=dict(args.network), stdp=dict(args.stdp))
+    a, b = config.classes
+    print(f"two-block SBM; STDP over {config.n_stdp} alternating {a}s and {b}s, then "
+          f"{config.n_encode} others encoded on G and G_STDP, {config.duration_ms:g} ms each")
+    t0 = time.perf_counter()
+    record = run_sec32(config, digits.images, digits.labels, args.out,
+                       data_source=digits.source, n_threads=args.threads,
+                       progress=not args.quiet, log=lambda msg: print(msg, flush=True))
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    e = record["edges"]
+    print(f"edges ({e['n_edges']}): rose {100 * e['rose']:.1f}%, fell {100 * e['fell']:.1f}%, "
+          f"turned inhibitory {100 * e['turned_inhibitory']:.1f}%, turned excitatory "
+          f"{100 * e['turned_excitatory']:.1f}%, unchanged {100 * e['unchanged']:.1f}% "
+          "(paper: 29 / 40 / 20 / – / 11)")
+    print(f"{'features':<22} {'classifier':<34} accuracy over {config.n_splits} splits")
+    for r in record["rows"]:
+        print(f"{r['model']:<22} {r['classifier']:<34} {100 * r['mean']:6.2f} ± "
+              f"{100 * r['sd']:4.2f}%")
+    print(f"paper: k-NN {PAPER['knn']['G']}% (G) -> {PAPER['knn']['G_STDP']}% (G_STDP); SVM "
+          f"{PAPER['svm']['G']}% -> {PAPER['svm']['G_STDP']}%")
+    print(f"wrote {Path(args.out) / 'results.csv'}, results.json, sec32.png")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from crdm.reproduce.report import report
 
@@ -264,6 +301,30 @@ def _add_fig3_options(p: argparse.ArgumentParser, *, sizes: str, images: int, sp
                        help="simulate on the Dask cluster at ADDRESS (tcp://host:port)")
 
 
+def _add_path_options(p: argparse.ArgumentParser, *, out: str, chunk_size: int) -> None:
+    """The options of the temporal-path experiments (Sections 3.1 and 3.2)."""
+    p.add_argument("--splits", type=_count(1), default=10, help="k-NN splits (default 10)")
+    p.add_argument("--test-size", type=_count(1), default=None,
+                   help="test images per split (default min(1000, images/10))")
+    p.add_argument("--duration-ms", type=float, default=1000.0,
+                   help="simulated time per image (default 1000 = 10,000 steps)")
+    p.add_argument("--walks", type=_count(1), default=200,
+                   help="temporal paths per image (default 200)")
+    p.add_argument("--max-length", type=_count(1), default=20,
+                   help="firings per path at most (default 20)")
+    p.add_argument("--method", choices=("mean", "doc2vec"), default="mean",
+                   help="graph vector: frequency-weighted mean of node vectors, or "
+                        "Doc2Vec PV-DBOW (default mean)")
+    p.add_argument("--seed", type=int, default=0, help="network, walk and split seed")
+    p.add_argument("--chunk-size", type=_count(1), default=chunk_size,
+                   help=f"images per saved chunk (default {chunk_size})")
+    p.add_argument("--data-dir", default=None, help="directory of MNIST IDX files")
+    p.add_argument("--no-download", action="store_true", help="never download MNIST")
+    p.add_argument("--out", default=out, help=f"result folder (default {out})")
+    p.add_argument("--threads", type=_count(1), default=None, help="simulation threads")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _parser() -> argparse.ArgumentParser:
     from crdm import __version__
 
@@ -320,27 +381,28 @@ def _parser() -> argparse.ArgumentParser:
                       help="images, the first N of the split (default 60000)")
     fig1.add_argument("--split", choices=("train", "test"), default="train",
                       help="MNIST split (default train, the paper's)")
-    fig1.add_argument("--splits", type=_count(1), default=10, help="k-NN splits (default 10)")
-    fig1.add_argument("--test-size", type=_count(1), default=None,
-                      help="test images per split (default min(1000, images/10))")
-    fig1.add_argument("--duration-ms", type=float, default=1000.0,
-                      help="simulated time per image (default 1000 = 10,000 steps)")
-    fig1.add_argument("--walks", type=_count(1), default=200,
-                      help="temporal paths per image (default 200)")
-    fig1.add_argument("--max-length", type=_count(1), default=20,
-                      help="firings per path at most (default 20)")
-    fig1.add_argument("--method", choices=("mean", "doc2vec"), default="mean",
-                      help="graph vector: frequency-weighted mean of node vectors, or "
-                           "Doc2Vec PV-DBOW (default mean)")
-    fig1.add_argument("--seed", type=int, default=0, help="network, walk and split seed")
-    fig1.add_argument("--chunk-size", type=_count(1), default=500,
-                      help="images per saved chunk (default 500)")
-    fig1.add_argument("--data-dir", default=None, help="directory of MNIST IDX files")
-    fig1.add_argument("--no-download", action="store_true", help="never download MNIST")
-    fig1.add_argument("--out", default="results/fig1", help="result folder")
-    fig1.add_argument("--threads", type=_count(1), default=None, help="simulation threads")
-    fig1.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_path_options(fig1, out="results/fig1", chunk_size=500)
     fig1.set_defaults(func=_reproduce_fig1)
+    sec32 = figures.add_parser(
+        "sec32", help="Section 3.2 / Figure 2: path embeddings before and after STDP, k-NN "
+                      "and SVM",
+        description="STDP on the Section-3.1 network over alternating images of two classes "
+                    "gives G_STDP; other images of those classes are encoded on G and "
+                    "G_STDP with STDP off, embedded and classified. Resumable.")
+    sec32.add_argument("--classes", type=_sizes, default=(1, 5),
+                       help="the two digit classes (default 1,5)")
+    sec32.add_argument("--stdp-images", type=_count(1), default=1000,
+                       help="images of the STDP stream (default 1000)")
+    sec32.add_argument("--encode-images", type=_count(7), default=1000,
+                       help="other images encoded with STDP off (default 1000)")
+    sec32.add_argument("--stdp", type=_assignment, action="append", default=[],
+                       metavar="KEY=VALUE", help="a field of crdm.StdpParams (repeatable), "
+                                                 "e.g. w_max=1.0")
+    sec32.add_argument("--network", type=_assignment, action="append", default=[],
+                       metavar="KEY=VALUE", help="a keyword of crdm.two_block_sbm, JSON value "
+                                                 "(repeatable)")
+    _add_path_options(sec32, out="results/sec32", chunk_size=250)
+    sec32.set_defaults(func=_reproduce_sec32)
     rep = sub.add_parser("report", help="markdown tables of result folders")
     rep.add_argument("folders", nargs="+", help="result folders (fig3 or ann)")
     rep.set_defaults(func=_report)

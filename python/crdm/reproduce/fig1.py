@@ -94,14 +94,16 @@ class Fig1Config:
 
 
 def encode_paths(config: Fig1Config, images: np.ndarray, first_index: int, *,
-                 n_threads: int | None = None) -> dict[str, np.ndarray]:
-    """The sampled temporal paths of ``images`` (rows ``first_index …`` of the data set).
+                 network: Network | None = None, n_threads: int | None = None
+                 ) -> dict[str, np.ndarray]:
+    """The sampled temporal paths of ``images`` (rows ``first_index …`` of the data set) on
+    ``network`` (default ``config.network()``), STDP off.
 
     Returns ``tokens`` (node ids of every path, concatenated), ``path_lengths`` and
     ``paths_per_image``; each image's walks use a seed from its own index, so chunking and
     threads never change them.
     """
-    net = config.network()
+    net = config.network() if network is None else network
     cfg = RunConfig(duration_ms=config.duration_ms, dt_ms=config.dt_ms, record_causal=True,
                     snapshot_interval_ms=None)
     sim = Simulator(net, dt_ms=config.dt_ms)
