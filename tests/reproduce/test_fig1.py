@@ -36,6 +36,8 @@ def test_cli_end_to_end_and_resume(mnist_dir, tmp_path, capsys):
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
     assert [r["model"] for r in rows] == ["crdm_paths", "raw_pixels"]
     assert (tmp_path / "fig1.png").stat().st_size > 10_000
+    assert main(["report", str(tmp_path)]) == 0
+    assert "| crdm_paths |" in capsys.readouterr().out
     first = (tmp_path / "results.csv").read_text()
     (tmp_path / "chunks" / "000020.npz").unlink()
     (tmp_path / "embeddings.npz").unlink()

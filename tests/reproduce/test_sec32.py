@@ -79,6 +79,9 @@ def test_cli_end_to_end_and_resume(mnist_dir, tmp_path, capsys):
     assert sum(v for k, v in shares.items() if k != "n_edges") == pytest.approx(1.0)
     assert shares["unchanged"] < 1.0          # STDP changed something
     assert (tmp_path / "sec32.png").stat().st_size > 10_000
+    assert main(["report", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    assert "| paper | 29 | 40 | 20 | – | 11 |" in table and "| G_STDP | cosine majority" in table
     first = (tmp_path / "results.csv").read_text()
     # Kill-like loss: the final network, one path chunk and the embeddings are gone; the rest
     # of the STDP stream is redone from its last checkpoint with the same weights.

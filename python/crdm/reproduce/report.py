@@ -97,6 +97,44 @@ def _ann(record: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _fig1(record: dict[str, Any]) -> str:
+    cfg = record["config"]
+    out = [f"{cfg['n_images']} images ({cfg['data']['source']}), {cfg['n_splits']} splits of "
+           f"{cfg['n_images'] - cfg['test_size']}/{cfg['test_size']}, cosine majority "
+           f"{cfg['k']}-NN; {cfg['walks']} paths per image, Word2Vec {cfg['dimension']}-d, "
+           f"{cfg['method']}", "",
+           "| features | average | class 1 | class 8 | all classes |", "|---|---|---|---|---|",
+           "| paper | 72 | 93 | 63 | – |"]
+    for r in record["rows"]:
+        per = {int(c): v for c, v in r["per_class"].items()}
+        out.append(f"| {r['model']} | {_pct(r)} | {100 * per.get(1, float('nan')):.0f} | "
+                   f"{100 * per.get(8, float('nan')):.0f} | "
+                   f"{' '.join(f'{100 * per[c]:.0f}' for c in sorted(per))} |")
+    return "\n".join(out)
+
+
+def _sec32(record: dict[str, Any]) -> str:
+    cfg = record["config"]
+    e = record["edges"]
+    a, b = cfg["classes"]
+    out = [f"STDP over {cfg['n_stdp']} alternating {a}s and {b}s; {cfg['n_encode']} others "
+           f"encoded, {cfg['n_splits']} splits of {cfg['n_encode'] - cfg['test_size']}/"
+           f"{cfg['test_size']}; STDP {cfg['stdp'] or 'defaults'}", "",
+           "| edges | rose | fell | turned inhibitory | turned excitatory | unchanged |",
+           "|---|---|---|---|---|---|", "| paper | 29 | 40 | 20 | – | 11 |",
+           f"| ours ({e['n_edges']:,}) | {100 * e['rose']:.1f} | {100 * e['fell']:.1f} | "
+           f"{100 * e['turned_inhibitory']:.1f} | {100 * e['turned_excitatory']:.1f} | "
+           f"{100 * e['unchanged']:.1f} |", "",
+           "| features | classifier | accuracy | paper |", "|---|---|---|---|"]
+    paper = {("G", "k"): 61.0, ("G_STDP", "k"): 82.0, ("G", "S"): 91.1, ("G_STDP", "S"): 97.6}
+    for r in record["rows"]:
+        graph = r["model"].split(" ")[0]
+        kind = "k" if "NN" in r["classifier"] else "S"
+        out.append(f"| {r['model']} | {r['classifier']} | {_pct(r)} | "
+                   f"{paper.get((graph, kind), '–')} |")
+    return "\n".join(out)
+
+
 def report(folder: str | Path) -> str:
     """The markdown table(s) for one result folder."""
     path = Path(folder) / "results.json"
@@ -109,4 +147,8 @@ def report(folder: str | Path) -> str:
         return _fig3(record)
     if experiment == "ann":
         return _ann(record)
+    if experiment == "fig1":
+        return _fig1(record)
+    if experiment == "sec32":
+        return _sec32(record)
     raise DataError(f"{path}: no report for experiment {experiment!r}")
