@@ -312,3 +312,126 @@ proptest! {
         prop_assert_eq!(run(&compiled, &stim, &cfg), r);
     }
 }
+
+/// The awkward values: NaN, ±inf, zeros, huge, tiny, subnormal.
+fn wild_f64() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        3 => prop::sample::select(vec![
+            f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, -1.0, 1e308, -1e308,
+            1e-308, 5e-324,
+        ]),
+        1 => any::<f64>(),
+    ]
+}
+
+/// One corruption of a valid case: which array (0-5 real, 6-7 indices, 8 stimulus node,
+/// 9 stimulus tick, 10 a dropped element), where, and the value.
+type Corruption = (u8, usize, f64, i64);
+
+fn corruption() -> impl Strategy<Value = Corruption> {
+    (
+        0u8..11,
+        any::<usize>(),
+        wild_f64(),
+        prop::sample::select(vec![-1i64, 6, i64::MAX, i64::MIN]),
+    )
+}
+
+/// A valid network, stimulus and run, then zero to three corruptions of them.
+type WildCase = (Net, f64, (Vec<i64>, Vec<i64>), RunConfig);
+
+fn wild_case() -> impl Strategy<Value = WildCase> {
+    (
+        arb_case(),
+        prop_oneof![1 => Just(vec![]), 2 => prop::collection::vec(corruption(), 1..4)],
+        wild_f64(),
+        prop_oneof![6 => 1u64..200, 1 => Just(u64::MAX), 1 => Just(1u64 << 40), 1 => Just(0u64)],
+        prop_oneof![3 => Just(u64::MAX), 1 => 0u64..10_000],
+        prop::bool::weighted(0.15),
+    )
+        .prop_map(
+            |((mut net, stim, stdp, dt), bad, wild_dt, n_ticks, limit, dt_bad)| {
+                let (mut nodes, mut ticks): (Vec<i64>, Vec<i64>) = stim.into_iter().unzip();
+                let mut stdp = stdp;
+                for (what, at, x, i) in bad {
+                    let reals: [&mut Vec<f64>; 6] = [
+                        &mut net.refractory_ms,
+                        &mut net.threshold,
+                        &mut net.tau_m_ms,
+                        &mut net.weights,
+                        &mut net.length_um,
+                        &mut net.velocity,
+                    ];
+                    match what {
+                        0..=5 => {
+                            let v = reals.into_iter().nth(what as usize).unwrap();
+                            if !v.is_empty() {
+                                let k = at % v.len();
+                                v[k] = x;
+                            } else if let Some(p) = stdp.as_mut() {
+                                p.w_min = x; // nothing to corrupt there: corrupt STDP instead
+                            }
+                        }
+                        6 | 7 => {
+                            let v = if what == 6 {
+                                &mut net.src
+                            } else {
+                                &mut net.dst
+                            };
+                            if !v.is_empty() {
+                                let k = at % v.len();
+                                v[k] = i;
+                            }
+                        }
+                        8 if !nodes.is_empty() => {
+                            let k = at % nodes.len();
+                            nodes[k] = i;
+                        }
+                        9 if !ticks.is_empty() => {
+                            let k = at % ticks.len();
+                            ticks[k] = i;
+                        }
+                        _ => {
+                            let v = reals.into_iter().nth(at % 6).unwrap();
+                            v.pop();
+                        }
+                    }
+                }
+                let cfg = RunConfig {
+                    n_ticks,
+                    stdp,
+                    record_raster: true,
+                    record_causal: limit % 2 == 0,
+                    snapshot_ticks: vec![n_ticks.min(100)],
+                    snapshot_edges: (0..net.src.len() as i64).collect(),
+                    memory_limit_bytes: limit,
+                };
+                (net, if dt_bad { wild_dt } else { dt }, (nodes, ticks), cfg)
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    /// Fuzzing: whatever the arrays hold, compiling and running ends in `Ok` or a typed
+    /// error with a message; never a panic, an overflow or an endless run.
+    #[test]
+    fn bad_input_is_an_error_never_a_panic((net, dt, (nodes, ticks), cfg) in wild_case()) {
+        let compiled = match CompiledNetwork::new(&net.spec(), dt) {
+            Ok(c) => c,
+            Err(e) => {
+                prop_assert!(!e.to_string().is_empty());
+                return Ok(());
+            }
+        };
+        match compiled.run(&Stimulus { nodes: &nodes, ticks: &ticks }, &cfg) {
+            Ok(r) => {
+                // 2^40 ticks would never end: such runs must have been refused
+                prop_assert!(cfg.n_ticks < 1 << 40);
+                prop_assert!(r.final_weights.iter().all(|w| !w.is_nan()));
+            }
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+    }
+}
