@@ -119,7 +119,7 @@ def test_load_rejects_foreign_and_corrupt_files(tmp_path):
     (tmp_path / "garbage.npz").write_bytes(b"not a zip at all")
     with pytest.raises(DataError):
         crdm.load_network(tmp_path / "garbage.npz")
-    with pytest.raises(DataError, match="no network file"):
+    with pytest.raises(DataError, match="no crdm network file"):
         crdm.load_network(tmp_path / "missing.npz")
     arrays = dict(np.load(good))
     arrays["header"] = np.array('{"format": "crdm-network", "version": 99}')

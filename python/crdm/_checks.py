@@ -80,8 +80,9 @@ def check_indices(field: str, arr: np.ndarray, bound: int) -> None:
 
 
 def real(field: str, value: Any, *, low: float | None = None, low_open: bool = False,
-         allow_inf: bool = False) -> float:
-    """A real scalar, finite unless ``allow_inf``, and ``> low`` / ``>= low`` when given."""
+         allow_inf: bool = False, high: float | None = None) -> float:
+    """A real scalar, finite unless ``allow_inf``, ``> low`` / ``>= low`` and ``<= high`` when
+    given."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValidationError(f"`{field}` must be a real number, got {value!r}", field, value)
     v = float(value)
@@ -90,14 +91,32 @@ def real(field: str, value: Any, *, low: float | None = None, low_open: bool = F
     if low is not None and (v <= low if low_open else v < low):
         op = ">" if low_open else ">="
         raise ValidationError(f"invalid value for `{field}`: {v} (must be {op} {low})", field, v)
+    if high is not None and v > high:
+        raise ValidationError(f"invalid value for `{field}`: {v} (must be <= {high})", field, v)
     return v
 
 
+INT64_MAX = 2**63 - 1
+
+
+def sequence(field: str, value: Any) -> tuple[Any, ...]:
+    """``value`` as a tuple, if it is a list, tuple or 1-D array (not a string or a scalar)."""
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return tuple(value.tolist())
+    if not isinstance(value, (list, tuple)):
+        raise ValidationError(f"`{field}` must be a list of values, got {value!r}", field,
+                              repr(value))
+    return tuple(value)
+
+
 def integer(field: str, value: Any, *, low: int = 0, high: int | None = None) -> int:
+    """An integer scalar in ``[low, high]``; ``high`` is at most the int64 maximum, which every
+    count and seed here must fit (numpy refuses larger ones deep inside)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValidationError(f"`{field}` must be an integer, got {value!r}", field, value)
     v = int(value)
-    if v < low or (high is not None and v > high):
-        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+    high = INT64_MAX if high is None else min(high, INT64_MAX)
+    if v < low or v > high:
+        bounds = f">= {low}" if high == INT64_MAX else f"in [{low}, {high}]"
         raise ValidationError(f"invalid value for `{field}`: {v} (must be {bounds})", field, v)
     return v

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from crdm.errors import DataError
 
-__all__ = ["atomic_write", "check_header"]
+__all__ = ["atomic_write", "check_header", "read_npz"]
+
+# What numpy and zipfile raise on a damaged .npz: truncation (EOFError, BadZipFile), a flipped
+# byte (a CRC or zlib error, a bad header: ValueError, zlib.error), a flag claiming encryption
+# or an unknown compression (RuntimeError, NotImplementedError), a missing member (KeyError).
+_NPZ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error,
+               RuntimeError, NotImplementedError)
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
@@ -45,3 +56,18 @@ def check_header(header: Any, *, path: Path | str, what: str, fmt: str, version:
         raise DataError(f"{path}: {what} version {header.get('version')!r} is not supported "
                         f"(this crdm reads version {version})")
     return header
+
+
+def read_npz(path: str | Path, what: str) -> tuple[dict[str, Any] | None, dict[str, np.ndarray]]:
+    """``(header, arrays)`` of an ``.npz`` (``header``: the JSON in its ``header`` member, if it
+    has one), read whole; any damage raises ``DataError`` naming ``what`` the file should be."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        header = json.loads(str(arrays.pop("header"))) if "header" in arrays else None
+    except FileNotFoundError as exc:
+        raise DataError(f"no {what} at {path}") from exc
+    except _NPZ_ERRORS as exc:
+        raise DataError(f"{path} is not a readable {what}: {type(exc).__name__}: {exc}") from exc
+    return header, arrays

@@ -55,7 +55,6 @@ Choices where the paper is ambiguous (made here, and kept consistent everywhere)
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +63,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crdm._checks import integer, real
-from crdm._io import atomic_write, check_header
-from crdm.errors import DataError, ValidationError
+from crdm._io import atomic_write, check_header, read_npz
+from crdm.errors import CrdmError, DataError, MemoryLimitError, ValidationError
 
 __all__ = ["MSTDPClassifier", "load_mstdp"]
+
+# A model that would need more memory than this is refused before anything is allocated.
+MEMORY_LIMIT_BYTES = 16 * 2**30
 
 _FORMAT = "crdm-mstdp"
 _FORMAT_VERSION = 1
@@ -202,8 +204,16 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         integer("random_state", self.random_state, low=0)
         for name in ("alpha", "beta", "smoothing"):
             real(name, getattr(self, name), low=0.0)
-        for name in ("eps_clamped", "eps_free", "init_scale"):
-            real(name, getattr(self, name), low=0.0, low_open=True)
+        for name in ("eps_clamped", "eps_free"):
+            real(name, getattr(self, name), low=0.0, low_open=True, high=1.0)
+        real("init_scale", self.init_scale, low=0.0, low_open=True, high=1e3)
+        # The clamped update s ← s + ε(R(s) − s + β(d − s)) multiplies s by 1 − ε(1 + β): it
+        # diverges unless ε(1 + β) < 2.
+        if self.eps_clamped * (1.0 + self.beta) >= 2.0:
+            raise ValidationError(
+                f"invalid value for `beta`: {self.beta} (eps_clamped · (1 + beta) = "
+                f"{self.eps_clamped * (1.0 + self.beta):g} must be < 2 for stable clamped "
+                "dynamics)", "beta", self.beta)
         m = real("momentum", self.momentum, low=0.0)
         if m > 1:
             raise ValidationError(f"invalid value for `momentum`: {m} (must be in [0, 1])",
@@ -217,6 +227,16 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         if classes.size < 2:
             raise ValidationError(f"need at least 2 classes, got {classes.size}", "y",
                                   classes.tolist())
+        n_vis, h = n_pixels + classes.size, self.n_hidden
+        # weights (2·n_vis·H + H²), biases, chain states, and the momentum/trace copies the
+        # clamped phase keeps of states and rates (about four per chain)
+        need = np.dtype(self.dtype).itemsize * (2 * n_vis * h + h * h + n_vis + h
+                                                + 5 * self.n_chains * (n_vis + h))
+        if need > MEMORY_LIMIT_BYTES:
+            raise MemoryLimitError(
+                f"an MSTDP network of {h} hidden units and {self.n_chains} chains would need "
+                f"{need / 2**30:.1f} GiB, over the limit of {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB",
+                "n_hidden", need)
         self.classes_ = classes
         self.n_pixels_ = n_pixels
         rng = np.random.default_rng(self.random_state)
@@ -283,6 +303,14 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
             self._phases(s, batch, clamp, self.n_phases, self.alpha, self.smoothing)
             self.state_[:batch.shape[0]] = s
             self.n_presentations_ += batch.shape[0]
+        # A step size too large for the data makes the weights overflow: say so, rather than
+        # leave a model that predicts from NaNs.
+        net = self.net_
+        if not all(np.isfinite(a).all() for a in (net.w_vh, net.w_hv, net.w_hh, net.b_v,
+                                                   net.b_h, self.state_)):
+            raise ValidationError(f"training diverged (non-finite weights or states) after "
+                                  f"{self.n_presentations_} presentations: lower `alpha` "
+                                  f"({self.alpha})", "alpha", self.alpha)
 
     def _phases(self, s: np.ndarray, data: np.ndarray, clamp: np.ndarray, n_phases: int,
                 alpha: float, smoothing: float) -> np.ndarray:
@@ -382,15 +410,19 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
 
 def load_mstdp(path: str | Path) -> MSTDPClassifier:
     """Reads a model written by :meth:`MSTDPClassifier.save`; exact round trip."""
-    try:
-        with np.load(Path(path), allow_pickle=False) as data:
-            header = json.loads(str(data["header"]))
-            arrays = {name: data[name] for name in _ARRAYS}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{path} is not a readable crdm MSTDP model: {exc}") from exc
+    header, arrays = read_npz(path, "crdm MSTDP model")
     check_header(header, path=path, what="crdm MSTDP model", fmt=_FORMAT,
                  version=_FORMAT_VERSION)
-    model = MSTDPClassifier(**header["params"])
+    missing = [name for name in _ARRAYS if name not in arrays]
+    params = header.get("params")
+    known = set(MSTDPClassifier().get_params())
+    if missing or not isinstance(params, dict) or set(params) - known:
+        raise DataError(f"{path}: damaged crdm MSTDP model (missing arrays {missing}, params "
+                        f"{params!r})")
+    try:
+        model = MSTDPClassifier(**params)
+    except CrdmError as exc:
+        raise DataError(f"{path}: stored parameters are invalid: {exc}") from exc
     model._init(int(header["n_pixels"]), np.asarray(header["classes"]))
     n_vis = int(header["n_pixels"]) + len(header["classes"])
     expected = {"w_vh": (n_vis, model.n_hidden), "w_hv": (model.n_hidden, n_vis),

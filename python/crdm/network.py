@@ -23,7 +23,6 @@ Networks save to and load from one ``.npz`` file with an exact round trip (:meth
 from __future__ import annotations
 
 import json
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ from crdm._checks import (
     integer,
     real,
 )
-from crdm._io import atomic_write, check_header
+from crdm._io import atomic_write, check_header, read_npz
 from crdm.errors import DataError, ValidationError
 
 __all__ = ["Network", "input_recurrent", "load_network", "two_block_sbm"]
@@ -238,24 +237,18 @@ def load_network(path: str | Path) -> Network:
     """Reads a network written by :meth:`Network.save`. Foreign or corrupt files raise
     :class:`crdm.errors.DataError`; a file with invalid contents raises the validation error."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "header" not in data.files:
-                raise DataError(f"{path} is not a crdm network file (no header)")
-            header = check_header(json.loads(str(data["header"])), path=path,
-                                  what="crdm network file", fmt=_FORMAT,
-                                  version=_FORMAT_VERSION)
-            missing = [a for a in _ARRAYS if a not in data.files]
-            if missing:
-                raise DataError(f"{path} lacks arrays {missing}")
-            arrays = {a: data[a] for a in _ARRAYS}
-    except DataError:
-        raise
-    except FileNotFoundError as exc:
-        raise DataError(f"no network file at {path}") from exc
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path} is not a readable crdm network file: {exc}") from exc
-    return Network(**arrays, meta=header.get("meta", {}))
+    header, arrays = read_npz(path, "crdm network file")
+    if header is None:
+        raise DataError(f"{path} is not a crdm network file (no header)")
+    header = check_header(header, path=path, what="crdm network file", fmt=_FORMAT,
+                          version=_FORMAT_VERSION)
+    missing = [a for a in _ARRAYS if a not in arrays]
+    if missing:
+        raise DataError(f"{path} lacks arrays {missing}")
+    meta = header.get("meta", {})
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: the header's `meta` is not a mapping: {meta!r}")
+    return Network(**{a: arrays[a] for a in _ARRAYS}, meta=meta)
 
 
 # -- builders -------------------------------------------------------------------------------

@@ -10,14 +10,13 @@ results of different runs.
 from __future__ import annotations
 
 import json
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from crdm._io import atomic_write, check_header
+from crdm._io import atomic_write, check_header, read_npz
 from crdm.errors import ConfigMismatchError, DataError
 
 __all__ = ["ResultFolder"]
@@ -111,8 +110,4 @@ class ResultFolder:
         return atomic_write(target, lambda fh: np.savez(fh, **arrays))
 
     def read_arrays(self, name: str) -> dict[str, np.ndarray]:
-        try:
-            with np.load(self.path / name, allow_pickle=False) as data:
-                return {key: data[key] for key in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise DataError(f"{self.path / name} is unreadable: {exc}") from exc
+        return read_npz(self.path / name, "result file")[1]

@@ -31,6 +31,7 @@ from crdm._checks import (
     check_indices,
     integer,
     real,
+    sequence,
 )
 from crdm.errors import DtypeError, IndexOutOfRangeError, MemoryLimitError, ValidationError
 from crdm.network import Network
@@ -109,7 +110,8 @@ class RunConfig:
         dt = real("dt_ms", self.dt_ms, low=0.0, low_open=True)
         if duration / dt > MAX_TICKS:
             raise ValidationError(f"invalid value for `duration_ms`: {duration} (more than "
-                                  f"{MAX_TICKS} ticks of {dt} ms)", "duration_ms", duration)
+                                  f"{MAX_TICKS} ticks of `dt_ms` = {dt} ms)", "duration_ms",
+                                  duration)
         if self.stdp is not None and not isinstance(self.stdp, StdpParams):
             raise ValidationError(f"`stdp` must be StdpParams or None, got {self.stdp!r}",
                                   "stdp", self.stdp)
@@ -117,7 +119,8 @@ class RunConfig:
             real("snapshot_interval_ms", self.snapshot_interval_ms, low=0.0, low_open=True)
         if self.snapshot_at_ms is not None:
             times = tuple(real(f"snapshot_at_ms[{k}]", t, low=0.0)
-                          for k, t in enumerate(self.snapshot_at_ms))
+                          for k, t in enumerate(sequence("snapshot_at_ms",
+                                                         self.snapshot_at_ms)))
             object.__setattr__(self, "snapshot_at_ms", times)
             ticks = self.snapshot_ticks()
             for k in range(len(ticks)):

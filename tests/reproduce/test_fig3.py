@@ -125,7 +125,7 @@ def test_corrupt_manifest_and_chunk_are_data_errors(digits, tmp_path):
     (tmp_path / "b" / "eval" / "n0005.json").unlink()
     chunk = next((tmp_path / "b").glob("chunks/*/*.npz"))
     chunk.write_bytes(chunk.read_bytes()[:100])
-    with pytest.raises(DataError, match="unreadable"):
+    with pytest.raises(DataError, match="not a readable result file"):
         run_fig3(small(), images, labels, tmp_path / "b", progress=False)
 
 
@@ -135,7 +135,7 @@ def test_corrupt_manifest_and_chunk_are_data_errors(digits, tmp_path):
                                        ({"sketch_dim": -1}, "sketch_dim"),
                                        ({"sample_interval_ms": 500.0}, "sample_interval_ms"),
                                        ({"network_params": {"plastic": "none"}},
-                                        "network_params")])
+                                        "network_params.plastic")])
 def test_bad_configuration_names_the_field(kw, field):
     with pytest.raises(ValidationError) as exc:
         small(**kw)

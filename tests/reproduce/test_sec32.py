@@ -46,7 +46,9 @@ def test_bad_configuration():
                           ({"stdp": {"gain": 1.0}}, "stdp"),
                           ({"stdp": {"w_min": 1.0, "w_max": 0.0}}, "stdp.w_min"),
                           ({"method": "graph2vec"}, "method"),
-                          ({"network_params": {"plastic": "none"}}, "network_params")):
+                          ({"network_params": {"plastic": "none"}}, "network_params.plastic"),
+                          ({"network_params": {"densty": 0.1}}, "network_params.densty"),
+                          ({"network_params": "x"}, "network_params")):
         with pytest.raises(ValidationError) as exc:
             Sec32Config(**kwargs)
         assert exc.value.field == field

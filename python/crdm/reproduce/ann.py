@@ -73,9 +73,9 @@ class AnnConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sizes", check_sizes(self.sizes))
+        integer("k", self.k, low=1)    # first: the other bounds use it
         integer("n_images", self.n_images, low=self.k + 2)
         integer("n_repeats", self.n_repeats, low=1)
-        integer("k", self.k, low=1)
         integer("seed", self.seed, low=0)
         integer("max_epochs", self.max_epochs, low=1)
         integer("ncm_draws", self.ncm_draws, low=1)

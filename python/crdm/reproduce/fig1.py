@@ -31,7 +31,7 @@ from crdm.errors import ValidationError
 from crdm.network import Network, two_block_sbm
 from crdm.paths import temporal_graph, temporal_paths
 from crdm.protocol import GramNeighbours, points_under_test, wknn_neighbours
-from crdm.reproduce._common import default_test_size
+from crdm.reproduce._common import check_network_params, default_test_size
 from crdm.reproduce.fig3 import data_fingerprint
 from crdm.results import ResultFolder
 from crdm.simulation import RunConfig, Simulator, image_stimulus, recording_bound_bytes
@@ -62,6 +62,7 @@ class Fig1Config:
     network_params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        integer("k", self.k, low=1)    # first: the other bounds use it
         integer("n_images", self.n_images, low=self.k + 2)
         integer("n_hidden", self.n_hidden, low=1)
         integer("seed", self.seed, low=0)
@@ -69,7 +70,6 @@ class Fig1Config:
         integer("max_length", self.max_length, low=1)
         integer("dimension", self.dimension, low=1)
         integer("epochs", self.epochs, low=1)
-        integer("k", self.k, low=1)
         integer("n_splits", self.n_splits, low=1)
         integer("chunk_size", self.chunk_size, low=1)
         real("duration_ms", self.duration_ms, low=0.0, low_open=True)
@@ -77,9 +77,8 @@ class Fig1Config:
             raise ValidationError(f"invalid value for `method`: {self.method!r}", "method",
                                   self.method)
         default_test_size(self.n_test, self.n_images, self.k)
-        if "plastic" in self.network_params or "seed" in self.network_params:
-            raise ValidationError("`network_params` may not set `plastic` or `seed`",
-                                  "network_params", sorted(self.network_params))
+        object.__setattr__(self, "network_params",
+                           check_network_params(self.network_params, two_block_sbm))
 
     @property
     def test_size(self) -> int:

@@ -52,7 +52,7 @@ from crdm._checks import integer, real
 from crdm.errors import ValidationError
 from crdm.network import Network, input_recurrent
 from crdm.protocol import GramNeighbours, wknn_neighbours
-from crdm.reproduce._common import check_sizes, default_test_size
+from crdm.reproduce._common import check_network_params, check_sizes, default_test_size
 from crdm.results import ResultFolder
 from crdm.simulation import RunConfig, Simulator, StdpParams, image_stimulus
 
@@ -92,9 +92,9 @@ class Fig3Config:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sizes", check_sizes(self.sizes))
+        integer("k", self.k, low=1)    # first: the other bounds use it
         integer("n_images", self.n_images, low=self.k + 2)
         integer("n_splits", self.n_splits, low=1)
-        integer("k", self.k, low=1)
         integer("seed", self.seed, low=0)
         integer("sketch_dim", self.sketch_dim, low=0)
         integer("chunk_size", self.chunk_size, low=1)
@@ -105,10 +105,8 @@ class Fig3Config:
                                   f"`duration_ms` = {self.duration_ms}", "sample_interval_ms",
                                   self.sample_interval_ms)
         default_test_size(self.n_test, self.n_images, self.k)
-        if "plastic" in self.network_params or "seed" in self.network_params:
-            raise ValidationError("`network_params` may not set `plastic` or `seed` (Figure 3 "
-                                  "needs every edge into the recurrent layer plastic)",
-                                  "network_params", sorted(self.network_params))
+        object.__setattr__(self, "network_params",
+                           check_network_params(self.network_params, input_recurrent))
 
     @property
     def test_size(self) -> int:

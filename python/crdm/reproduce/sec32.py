@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from crdm._checks import integer, real
+from crdm._checks import integer, real, sequence
 from crdm.embedding import embed_paths
 from crdm.errors import ValidationError
 from crdm.network import Network, load_network, two_block_sbm
@@ -50,7 +50,7 @@ from crdm.protocol import (
     split_seeds,
     wknn_neighbours,
 )
-from crdm.reproduce._common import default_test_size
+from crdm.reproduce._common import check_network_params, default_test_size
 from crdm.reproduce.fig1 import Fig1Config, _ChunkCorpora, encode_paths
 from crdm.reproduce.fig3 import data_fingerprint
 from crdm.results import ResultFolder
@@ -89,21 +89,20 @@ class Sec32Config:
     stdp: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if len(self.classes) != 2 or self.classes[0] == self.classes[1]:
+        classes = sequence("classes", self.classes)
+        if len(classes) != 2 or classes[0] == classes[1]:
             raise ValidationError(f"`classes` must be two different labels, got "
                                   f"{self.classes!r}", "classes", self.classes)
-        for c in self.classes:
-            integer("classes", c, low=0)
-        object.__setattr__(self, "classes", tuple(int(c) for c in self.classes))
+        object.__setattr__(self, "classes", tuple(integer("classes", c) for c in classes))
         integer("n_stdp", self.n_stdp, low=1)
+        integer("k", self.k, low=1)    # first: the other bounds use it
         integer("n_encode", self.n_encode, low=self.k + 2)
         integer("checkpoint_every", self.checkpoint_every, low=1)
         real("duration_ms", self.duration_ms, low=0.0, low_open=True)
         self.paths_config()      # checks the path and embedding fields
         self.stdp_params()
-        if "plastic" in self.network_params or "seed" in self.network_params:
-            raise ValidationError("`network_params` may not set `plastic` or `seed`",
-                                  "network_params", sorted(self.network_params))
+        object.__setattr__(self, "network_params",
+                           check_network_params(self.network_params, two_block_sbm))
 
     @property
     def test_size(self) -> int:
