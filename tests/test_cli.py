@@ -58,3 +58,22 @@ def test_unknown_option_exits_2():
     proc = subprocess.run([sys.executable, "-m", "crdm.cli", "demo", "--bogus"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "unrecognized arguments" in proc.stderr
+
+
+def test_bench_reports_every_configuration_with_the_same_work_on_any_core_count(mnist_dir,
+                                                                              capsys):
+    """``crdm bench``: one row per size × STDP × cores; the parallel rows simulate exactly
+    the events of the serial ones (timings are printed, never asserted)."""
+    import json
+
+    assert main(["bench", "--sizes", "5,10", "--images", "3", "--threads", "2", "--json",
+                 "--data-dir", str(mnist_dir)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    rows = record["rows"]
+    assert [(r["n_recurrent"], r["stdp"], r["cores"]) for r in rows] == [
+        (n, stdp, cores) for n in (5, 10) for stdp in (True, False) for cores in (1, 2)]
+    for serial, parallel in zip(rows[::2], rows[1::2], strict=True):
+        assert serial["events_per_image"] == parallel["events_per_image"] > 0
+    assert record["machine"]["cores"] >= 1
+    assert main(["bench", "--sizes", "5", "--images", "2", "--data-dir", str(mnist_dir)]) == 0
+    assert "Mevents/s/core" in capsys.readouterr().out

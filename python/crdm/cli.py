@@ -238,6 +238,27 @@ def _reproduce_sec32(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from crdm import __version__
+    from crdm.bench import bench_engine, format_table, machine
+    from crdm.datasets import load_demo_digits
+
+    digits = load_demo_digits(data_dir=args.data_dir, download=not args.no_download)
+    pick = np.random.default_rng(0).choice(len(digits), min(args.images, len(digits)), False)
+    images = digits.images[pick].reshape(len(pick), -1)
+    rows = bench_engine(args.sizes, images, threads=args.threads, plastic=args.plastic)
+    where = machine()
+    if args.json:
+        print(json.dumps({"crdm": __version__, "machine": where, "rows": rows}, indent=1))
+    else:
+        print(f"{len(pick)} digits from {digits.source}; 600 ms at dt 0.1 ms, STDP on "
+              f"{args.plastic} edges; {where['cpu']}, {where['cores']} cores")
+        print(format_table(rows))
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from crdm.reproduce.report import report
 
@@ -403,6 +424,22 @@ def _parser() -> argparse.ArgumentParser:
                                                  "(repeatable)")
     _add_path_options(sec32, out="results/sec32", chunk_size=250)
     sec32.set_defaults(func=_reproduce_sec32)
+    bench = sub.add_parser(
+        "bench", help="engine speed: ms per image and synaptic events per second",
+        description="The Section-4 workload (784 inputs -> N recurrent nodes, 600 ms at dt "
+                    "0.1 ms, snapshots every 100 ms), STDP on and off, on one core and on all.")
+    bench.add_argument("--sizes", type=_sizes, default=(50, 200, 400),
+                       help="recurrent sizes (default 50,200,400)")
+    bench.add_argument("--images", type=_count(1), default=20,
+                       help="digits per configuration (default 20)")
+    bench.add_argument("--threads", type=_count(1), default=None,
+                       help="cores for the parallel rows (default: every core)")
+    bench.add_argument("--plastic", choices=("recurrent", "all"), default="recurrent",
+                       help="edges with STDP (default recurrent)")
+    bench.add_argument("--json", action="store_true", help="JSON instead of a table")
+    bench.add_argument("--data-dir", default=None, help="directory of MNIST IDX files")
+    bench.add_argument("--no-download", action="store_true", help="never download MNIST")
+    bench.set_defaults(func=_bench)
     rep = sub.add_parser("report", help="markdown tables of result folders")
     rep.add_argument("folders", nargs="+", help="result folders (fig3 or ann)")
     rep.set_defaults(func=_report)
