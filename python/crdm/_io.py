@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -19,9 +20,10 @@ __all__ = ["atomic_write", "check_header", "read_npz"]
 
 # What numpy and zipfile raise on a damaged .npz: truncation (EOFError, BadZipFile), a flipped
 # byte (a CRC or zlib error, a bad header: ValueError, zlib.error), a flag claiming encryption
-# or an unknown compression (RuntimeError, NotImplementedError), a missing member (KeyError).
+# or an unknown compression (RuntimeError, NotImplementedError), a missing member (KeyError),
+# a garbled array header (numpy parses it as a Python literal: SyntaxError, TokenError).
 _NPZ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error,
-               RuntimeError, NotImplementedError)
+               RuntimeError, NotImplementedError, SyntaxError, tokenize.TokenError)
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:

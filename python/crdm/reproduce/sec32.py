@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,9 @@ class Sec32Config:
                           chunk_size=self.chunk_size, network_params=self.network_params)
 
     def stdp_params(self) -> StdpParams:
+        if not isinstance(self.stdp, Mapping):
+            raise ValidationError(f"`stdp` must be a mapping of StdpParams fields, got "
+                                  f"{self.stdp!r}", "stdp", repr(self.stdp))
         unknown = set(self.stdp) - set(StdpParams.__dataclass_fields__)
         if unknown:
             raise ValidationError(f"unknown STDP parameter(s) {sorted(unknown)}", "stdp",
