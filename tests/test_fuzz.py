@@ -158,13 +158,13 @@ def test_experiment_configurations(data, which):
     if config is None or not hasattr(config, "network"):
         return
     # Building a network costs memory in proportion to its size: only for the smaller ones.
-    if which == "fig3" and min(config.sizes) <= 1000:
-        outcome(config.network, min(config.sizes))
+    if which == "fig3":
+        if min(config.sizes) <= 1000:
+            outcome(config.network, min(config.sizes))
     elif config.n_hidden <= 1000:
         outcome(config.network)
 
 
-@settings(max_examples=40)
 @given(params=st.dictionaries(st.sampled_from(
     ["n_hidden", "alpha", "n_phases", "n_iterations", "eps_clamped", "beta", "momentum",
      "eps_free", "smoothing", "test_phases", "init_scale", "n_chains", "n_epochs",
@@ -350,7 +350,7 @@ def _fake_digits(n: int = 3000) -> Any:
                   np.arange(n, dtype=np.uint8) % 10, "fuzz")
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(command=st.sampled_from(COMMANDS),
        options=st.lists(st.tuples(st.sampled_from(OPTIONS), st.sampled_from(VALUES)),
                         max_size=4))
