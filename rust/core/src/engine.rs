@@ -135,25 +135,57 @@ fn decay(elapsed: u64, dt_ms: f64, tau_ms: f64) -> f64 {
     (-(elapsed as f64 * dt_ms) / tau_ms).exp()
 }
 
-/// `decay(Δ, dt, τ)` for every `Δ` a run can see (`0..=n_ticks`), for the STDP traces.
-///
-/// The entries are computed by [`decay`] itself, so a lookup is bit-identical to the call it
-/// replaces (and to `crdm.reference`); it saves an `exp` per plastic arrival and per plastic
-/// in-edge of every firing node, the engine's hottest loop.
+/// `decay(Δ, dt, τ)` for `Δ = 0, 1, …` up to [`TABLE_TICKS`], one table per time constant.
+#[derive(Debug, Clone)]
+struct DecayTable {
+    values: Vec<f64>,
+    dt_ms: f64,
+    tau_ms: f64,
+}
+
+/// Longest table kept (512 KiB): elapsed times beyond it are rare and computed directly.
+const TABLE_TICKS: u64 = 1 << 16;
+
+impl DecayTable {
+    fn new(n_ticks: u64, dt_ms: f64, tau_ms: f64) -> Self {
+        let values = (0..=n_ticks.min(TABLE_TICKS))
+            .map(|d| decay(d, dt_ms, tau_ms))
+            .collect();
+        DecayTable {
+            values,
+            dt_ms,
+            tau_ms,
+        }
+    }
+
+    /// Bit-identical to `decay(elapsed, dt, τ)`: the entries are computed by it.
+    #[inline]
+    fn get(&self, elapsed: u64) -> f64 {
+        match self.values.get(elapsed as usize) {
+            Some(&v) => v,
+            None => decay(elapsed, self.dt_ms, self.tau_ms),
+        }
+    }
+}
+
+/// The STDP traces' decays as lookups instead of `exp` calls (when STDP is on): they save an
+/// `exp` per plastic arrival and per plastic in-edge of a firing node, the engine's hottest
+/// loops, and match `crdm.reference` bit for bit. (Membrane decays stay direct calls: tables
+/// for them measured no faster, since a node decays at most once per tick.)
 #[derive(Debug, Clone)]
 struct DecayTables {
-    plus: Vec<f64>,
-    minus: Vec<f64>,
+    stdp: Option<(DecayTable, DecayTable)>,
 }
 
 impl DecayTables {
-    fn new(cfg: &RunConfig, dt_ms: f64) -> Option<Self> {
-        let stdp = cfg.stdp.as_ref()?;
-        let table = |tau: f64| (0..=cfg.n_ticks).map(|d| decay(d, dt_ms, tau)).collect();
-        Some(DecayTables {
-            plus: table(stdp.tau_plus_ms),
-            minus: table(stdp.tau_minus_ms),
-        })
+    fn new(net: &CompiledNetwork, cfg: &RunConfig) -> Self {
+        let stdp = cfg.stdp.as_ref().map(|p| {
+            (
+                DecayTable::new(cfg.n_ticks, net.dt_ms, p.tau_plus_ms),
+                DecayTable::new(cfg.n_ticks, net.dt_ms, p.tau_minus_ms),
+            )
+        });
+        DecayTables { stdp }
     }
 }
 
@@ -238,15 +270,15 @@ impl CompiledNetwork {
     }
 
     fn run_validated(&self, stim: &Stimulus<'_>, cfg: &RunConfig) -> RunResult {
-        let tables = DecayTables::new(cfg, self.dt_ms);
-        self.run_with_tables(stim, cfg, tables.as_ref())
+        let tables = DecayTables::new(self, cfg);
+        self.run_with_tables(stim, cfg, &tables)
     }
 
     fn run_with_tables(
         &self,
         stim: &Stimulus<'_>,
         cfg: &RunConfig,
-        tables: Option<&DecayTables>,
+        tables: &DecayTables,
     ) -> RunResult {
         let mut sim = Simulation::new(self, stim, cfg, tables);
         sim.run();
@@ -284,8 +316,8 @@ impl CompiledNetwork {
             });
         }
         let n_threads = n_threads.clamp(1, stimuli.len().max(1));
-        let tables = DecayTables::new(cfg, self.dt_ms);
-        let tables = tables.as_ref();
+        let tables = DecayTables::new(self, cfg);
+        let tables = &tables;
         let next = AtomicUsize::new(0);
         let mut results: Vec<Option<RunResult>> = vec![None; stimuli.len()];
         std::thread::scope(|scope| {
@@ -342,8 +374,8 @@ struct Simulation<'n> {
     firing: Vec<u32>,
     is_firing: Vec<bool>,
     is_forced: Vec<bool>,
-    /// Trace decays by elapsed ticks (present when STDP is on).
-    tables: Option<&'n DecayTables>,
+    /// STDP trace decays by elapsed ticks.
+    tables: &'n DecayTables,
     out: RunResult,
 }
 
@@ -352,7 +384,7 @@ impl<'n> Simulation<'n> {
         net: &'n CompiledNetwork,
         stim: &Stimulus<'_>,
         cfg: &'n RunConfig,
-        tables: Option<&'n DecayTables>,
+        tables: &'n DecayTables,
     ) -> Self {
         let n = net.n_nodes;
         let m = net.n_edges();
@@ -461,7 +493,6 @@ impl<'n> Simulation<'n> {
         let slot = (t % self.ring.len() as u64) as usize;
         let arrivals = std::mem::take(&mut self.ring[slot]);
         let net = self.net;
-        let dt = net.dt_ms;
         for &edge in &arrivals {
             let e = edge as usize;
             let j = net.edge_dst[e] as usize;
@@ -470,7 +501,7 @@ impl<'n> Simulation<'n> {
                 self.out.stats.n_lost += 1;
             } else {
                 if self.u_tick[j] != t {
-                    self.u[j] *= decay(t - self.u_tick[j], dt, net.tau_m_ms[j]);
+                    self.u[j] *= decay(t - self.u_tick[j], net.dt_ms, net.tau_m_ms[j]);
                     self.u_tick[j] = t;
                 }
                 let w = self.weights[e];
@@ -483,18 +514,18 @@ impl<'n> Simulation<'n> {
                     self.touched.push(j as u32);
                 }
             }
-            if let (Some(stdp), Some(tables)) = (&self.cfg.stdp, self.tables) {
+            if let (Some(stdp), Some((plus, minus))) = (&self.cfg.stdp, &self.tables.stdp) {
                 if net.plastic[e] {
                     // post-before-pre: depress by the target's post-synaptic trace
                     if self.post_tick[j] != NEVER {
-                        let y = self.post_trace[j] * tables.minus[(t - self.post_tick[j]) as usize];
+                        let y = self.post_trace[j] * minus.get(t - self.post_tick[j]);
                         self.weights[e] = clamp_weight(self.weights[e] - stdp.a_minus * y, stdp);
                         self.out.stats.n_stdp_updates += 1;
                     }
                     self.pre_trace[e] = if self.pre_tick[e] == NEVER {
                         1.0
                     } else {
-                        self.pre_trace[e] * tables.plus[(t - self.pre_tick[e]) as usize] + 1.0
+                        self.pre_trace[e] * plus.get(t - self.pre_tick[e]) + 1.0
                     };
                     self.pre_tick[e] = t;
                 }
@@ -532,12 +563,12 @@ impl<'n> Simulation<'n> {
         self.u_tick[j] = t;
         self.ready_tick[j] = t + net.refractory_ticks[j] as u64;
 
-        if let (Some(stdp), Some(tables)) = (&self.cfg.stdp, self.tables) {
+        if let (Some(stdp), Some((plus, minus))) = (&self.cfg.stdp, &self.tables.stdp) {
             // pre-before-post (arrivals at this very tick included): potentiate
             for &edge in &net.plastic_in_edge[net.plastic_in_ptr[j]..net.plastic_in_ptr[j + 1]] {
                 let e = edge as usize;
                 if self.pre_tick[e] != NEVER {
-                    let x = self.pre_trace[e] * tables.plus[(t - self.pre_tick[e]) as usize];
+                    let x = self.pre_trace[e] * plus.get(t - self.pre_tick[e]);
                     self.weights[e] = clamp_weight(self.weights[e] + stdp.a_plus * x, stdp);
                     self.out.stats.n_stdp_updates += 1;
                 }
@@ -545,7 +576,7 @@ impl<'n> Simulation<'n> {
             self.post_trace[j] = if self.post_tick[j] == NEVER {
                 1.0
             } else {
-                self.post_trace[j] * tables.minus[(t - self.post_tick[j]) as usize] + 1.0
+                self.post_trace[j] * minus.get(t - self.post_tick[j]) + 1.0
             };
             self.post_tick[j] = t;
         }

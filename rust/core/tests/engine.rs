@@ -230,6 +230,29 @@ fn validation_names_field_and_value() {
     ));
 }
 
+#[test]
+fn stdp_pairs_further_apart_than_the_decay_table_use_the_exact_decay() {
+    // pre arrives at tick 10, the target is forced to fire 70,000 ticks later: beyond the
+    // 65,536-tick table, the trace must decay by the same formula.
+    let mut net = Net::new(2, &[(0, 1, 0.5, 100.0)]);
+    net.plastic = vec![true];
+    let compiled = net.compile(0.1);
+    let mut cfg = config(70_020);
+    cfg.record_causal = false;
+    cfg.stdp = Some(StdpParams {
+        a_plus: 0.25,
+        tau_plus_ms: 1e6,
+        a_minus: 0.0,
+        tau_minus_ms: 10.0,
+        w_min: f64::NEG_INFINITY,
+        w_max: f64::INFINITY,
+    });
+    let r = run(&compiled, &[(0, 0), (1, 70_010)], &cfg);
+    let expected = 0.5 + 0.25 * (-(70_000.0 * 0.1) / 1e6f64).exp();
+    assert_eq!(r.final_weights, vec![expected]);
+    assert!(r.final_weights[0] > 0.5 + 0.24);
+}
+
 fn arb_case() -> impl Strategy<Value = (Net, Vec<(i64, i64)>, Option<StdpParams>, f64)> {
     (1usize..8, 0usize..24).prop_flat_map(|(n, m)| {
         let node = 0..n as i64;
