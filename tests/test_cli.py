@@ -46,6 +46,7 @@ def test_demo_bad_data_dir_is_a_clear_error(tmp_path, capsys):
 @pytest.mark.parametrize("argv", [["demo", "--images", "0"], ["demo", "--sizes", "5,-3"],
                                   ["demo", "--sizes", "a"], ["demo", "--splits", "x"],
                                   ["reproduce", "fig3", "--sketch-dim", "-1"],
+                                  ["reproduce", "fig3", "--workers", "100000"],
                                   ["reproduce", "fig9"]])
 def test_bad_options_exit_2_naming_the_option(argv, capsys):
     with pytest.raises(SystemExit) as exc:

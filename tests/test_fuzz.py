@@ -11,6 +11,7 @@ reader) fails the test. ``docs/reliability.md`` records how many cases a full ca
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import struct
@@ -331,8 +332,9 @@ class _Reached(Exception):
 
 
 COMMANDS = [["demo"], ["reproduce", "fig3"], ["reproduce", "fig1"], ["reproduce", "sec32"],
-            ["reproduce", "ann"], ["report"], ["bogus"], []]
-OPTIONS = ["--sizes", "--images", "--splits", "--test-size", "--duration-ms", "--seed",
+            ["reproduce", "ann"], ["report"], ["bench"], ["bogus"], []]
+OPTIONS = ["--sizes", "--images", "--plastic", "--json", "--splits", "--test-size",
+           "--duration-ms", "--seed",
            "--sketch-dim", "--chunk-size", "--network", "--stdp", "--pixel-threshold",
            "--threads", "--workers", "--walks", "--max-length", "--method", "--classes",
            "--stdp-images", "--encode-images", "--repeats", "--max-epochs", "--ncm-draws",
@@ -357,12 +359,13 @@ def _fake_digits(n: int = 3000) -> Any:
 def test_command_line(command, options, capsys):
     """Any argument list: exit 2 with a usage message, exit 1 with a crdm error, or a valid
     configuration handed to the experiment; nothing else."""
-    from crdm import cli, datasets
+    from crdm import bench, cli, datasets
     from crdm.reproduce import ann, fig1, fig3, sec32
 
     argv = [*command]
     for opt, value in options:
-        argv += [opt] if opt in ("--quiet", "--no-baselines", "--no-download") else [opt, value]
+        flag = opt in ("--quiet", "--no-baselines", "--no-download", "--json")
+        argv += [opt] if flag else [opt, value]
     if command == ["report"]:
         argv.append("/nonexistent/folder")
 
@@ -371,10 +374,12 @@ def test_command_line(command, options, capsys):
 
     with pytest.MonkeyPatch.context() as mp:
         for module, name in ((fig3, "run_fig3"), (fig1, "run_fig1"), (sec32, "run_sec32"),
-                             (ann, "run_ann")):
+                             (ann, "run_ann"), (bench, "bench_engine")):
             mp.setattr(module, name, reached)
         mp.setattr(datasets, "load_mnist", lambda *a, **k: _fake_digits())
         mp.setattr(datasets, "load_demo_digits", lambda *a, **k: _fake_digits())
+        # Starting Dask clusters is tested in test_fig3.py; here only the options are fuzzed.
+        mp.setattr(cli, "_dask_client", lambda args: contextlib.nullcontext())
         try:
             code = cli.main(argv)
         except SystemExit as exc:

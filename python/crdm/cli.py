@@ -27,7 +27,7 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def _count(low: int) -> Any:
+def _count(low: int, high: int | None = None) -> Any:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -35,8 +35,14 @@ def _count(low: int) -> Any:
             raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high}, got {value}")
         return value
     return parse
+
+
+# More local Dask workers than this is a typo, not a machine: each one is a process.
+MAX_LOCAL_WORKERS = 256
 
 
 def _summary(result: Any) -> str:
@@ -316,8 +322,9 @@ def _add_fig3_options(p: argparse.ArgumentParser, *, sizes: str, images: int, sp
                    help="simulation threads (default: every core); never changes results")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_count(1), default=None,
-                       help="simulate on a local Dask cluster of N one-thread workers")
+    where.add_argument("--workers", type=_count(1, MAX_LOCAL_WORKERS), default=None,
+                       help="simulate on a local Dask cluster of N one-thread workers "
+                            f"(at most {MAX_LOCAL_WORKERS})")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="simulate on the Dask cluster at ADDRESS (tcp://host:port)")
 
