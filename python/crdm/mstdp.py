@@ -229,9 +229,11 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
                                   classes.tolist())
         n_vis, h = n_pixels + classes.size, self.n_hidden
         # weights (2·n_vis·H + H²), biases, chain states, and the momentum/trace copies the
-        # clamped phase keeps of states and rates (about four per chain)
-        need = np.dtype(self.dtype).itemsize * (2 * n_vis * h + h * h + n_vis + h
-                                                + 5 * self.n_chains * (n_vis + h))
+        # clamped phase keeps of states and rates (about four per chain); the largest block
+        # is drawn in float64 first
+        need = (np.dtype(self.dtype).itemsize * (2 * n_vis * h + h * h + n_vis + h
+                                                 + 5 * self.n_chains * (n_vis + h))
+                + 8 * max(h * h, n_vis * h))
         if need > MEMORY_LIMIT_BYTES:
             raise MemoryLimitError(
                 f"an MSTDP network of {h} hidden units and {self.n_chains} chains would need "

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +36,15 @@ from crdm.reproduce.fig3 import data_fingerprint
 from crdm.results import ResultFolder
 from crdm.simulation import RunConfig, Simulator, image_stimulus, recording_bound_bytes
 
-__all__ = ["Fig1Config", "encode_paths", "run_fig1"]
+__all__ = ["Fig1Config", "PathSettings", "encode_paths", "run_fig1"]
 
 PAPER = {"average": 72.0, "per_class": {1: 93.0, 8: 63.0}}
 
 
 @dataclass(frozen=True)
-class Fig1Config:
-    """Everything that determines the numbers of a Section-3.1 run."""
+class PathSettings:
+    """The settings of temporal paths, their embedding and their k-NN (Sections 3.1, 3.2)."""
 
-    n_images: int = 60_000
     n_hidden: int = 200
     duration_ms: float = 1000.0
     dt_ms: float = 0.1
@@ -57,13 +56,13 @@ class Fig1Config:
     epochs: int = 5
     k: int = 5
     n_splits: int = 10
-    n_test: int | None = None           # None: min(1000, n_images // 10)
+    n_test: int | None = None           # None: min(1000, images // 10)
     chunk_size: int = 500
     network_params: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
+    def _check_paths(self, images_field: str, n_images: int) -> None:
         integer("k", self.k, low=1)    # first: the other bounds use it
-        integer("n_images", self.n_images, low=self.k + 2)
+        integer(images_field, n_images, low=self.k + 2)
         integer("n_hidden", self.n_hidden, low=1)
         integer("seed", self.seed, low=0)
         integer("walks", self.walks, low=1)
@@ -76,9 +75,22 @@ class Fig1Config:
         if self.method not in ("mean", "doc2vec"):
             raise ValidationError(f"invalid value for `method`: {self.method!r}", "method",
                                   self.method)
-        default_test_size(self.n_test, self.n_images, self.k)
+        default_test_size(self.n_test, n_images, self.k)
         object.__setattr__(self, "network_params",
                            check_network_params(self.network_params, two_block_sbm))
+
+    def path_settings(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(PathSettings)}
+
+
+@dataclass(frozen=True)
+class Fig1Config(PathSettings):
+    """Everything that determines the numbers of a Section-3.1 run."""
+
+    n_images: int = 60_000
+
+    def __post_init__(self) -> None:
+        self._check_paths("n_images", self.n_images)
 
     @property
     def test_size(self) -> int:

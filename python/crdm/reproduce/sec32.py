@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from crdm._checks import integer, real, sequence
+from crdm._checks import integer, sequence
 from crdm.embedding import embed_paths
 from crdm.errors import ValidationError
 from crdm.network import Network, load_network, two_block_sbm
@@ -50,8 +50,8 @@ from crdm.protocol import (
     split_seeds,
     wknn_neighbours,
 )
-from crdm.reproduce._common import check_network_params, default_test_size
-from crdm.reproduce.fig1 import Fig1Config, _ChunkCorpora, encode_paths
+from crdm.reproduce._common import default_test_size
+from crdm.reproduce.fig1 import Fig1Config, PathSettings, _ChunkCorpora, encode_paths
 from crdm.reproduce.fig3 import data_fingerprint
 from crdm.results import ResultFolder
 from crdm.simulation import RunConfig, Simulator, StdpParams, image_stimulus
@@ -65,27 +65,14 @@ GRAPHS = ("G", "G_STDP")
 
 
 @dataclass(frozen=True)
-class Sec32Config:
+class Sec32Config(PathSettings):
     """Everything that determines the numbers of a Section-3.2 run."""
 
+    chunk_size: int = 250
     classes: tuple[int, int] = (1, 5)
     n_stdp: int = 1000
     n_encode: int = 1000
-    n_hidden: int = 200
-    duration_ms: float = 1000.0
-    dt_ms: float = 0.1
-    seed: int = 0
-    walks: int = 200
-    max_length: int = 20
-    dimension: int = 120
-    method: str = "mean"
-    epochs: int = 5
-    k: int = 5
-    n_splits: int = 10
-    n_test: int | None = None           # None: min(1000, n_encode // 10)
-    chunk_size: int = 250
     checkpoint_every: int = 100
-    network_params: dict[str, Any] = field(default_factory=dict)
     stdp: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -95,14 +82,9 @@ class Sec32Config:
                                   f"{self.classes!r}", "classes", self.classes)
         object.__setattr__(self, "classes", tuple(integer("classes", c) for c in classes))
         integer("n_stdp", self.n_stdp, low=1)
-        integer("k", self.k, low=1)    # first: the other bounds use it
-        integer("n_encode", self.n_encode, low=self.k + 2)
         integer("checkpoint_every", self.checkpoint_every, low=1)
-        real("duration_ms", self.duration_ms, low=0.0, low_open=True)
-        self.paths_config()      # checks the path and embedding fields
+        self._check_paths("n_encode", self.n_encode)
         self.stdp_params()
-        object.__setattr__(self, "network_params",
-                           check_network_params(self.network_params, two_block_sbm))
 
     @property
     def test_size(self) -> int:
@@ -110,12 +92,7 @@ class Sec32Config:
 
     def paths_config(self) -> Fig1Config:
         """The Section-3.1 settings used to encode the images (paths and embedding)."""
-        return Fig1Config(n_images=self.n_encode, n_hidden=self.n_hidden,
-                          duration_ms=self.duration_ms, dt_ms=self.dt_ms, seed=self.seed,
-                          walks=self.walks, max_length=self.max_length,
-                          dimension=self.dimension, method=self.method, epochs=self.epochs,
-                          k=self.k, n_splits=self.n_splits, n_test=self.n_test,
-                          chunk_size=self.chunk_size, network_params=self.network_params)
+        return Fig1Config(n_images=self.n_encode, **self.path_settings())
 
     def stdp_params(self) -> StdpParams:
         if not isinstance(self.stdp, Mapping):
