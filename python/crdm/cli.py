@@ -283,6 +283,16 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_model_options(p: argparse.ArgumentParser, builder: str) -> None:
+    """``--network KEY=VALUE`` (a keyword of the network builder) and ``--stdp KEY=VALUE``."""
+    p.add_argument("--network", type=_assignment, action="append", default=[],
+                   metavar="KEY=VALUE", help=f"a keyword of crdm.{builder}, JSON value "
+                                             "(repeatable), e.g. velocity_m_s=[0.1,0.4]")
+    p.add_argument("--stdp", type=_assignment, action="append", default=[],
+                   metavar="KEY=VALUE", help="a field of crdm.StdpParams (repeatable), "
+                                             "e.g. a_minus=0.01")
+
+
 def _add_fig3_options(p: argparse.ArgumentParser, *, sizes: str, images: int, splits: int,
                       out: str) -> None:
     p.add_argument("--sizes", type=_sizes, default=_sizes(sizes),
@@ -302,12 +312,7 @@ def _add_fig3_options(p: argparse.ArgumentParser, *, sizes: str, images: int, sp
                         "(default 2048)")
     p.add_argument("--chunk-size", type=_count(1), default=250,
                    help="images per saved chunk (default 250)")
-    p.add_argument("--network", type=_assignment, action="append", default=[],
-                   metavar="KEY=VALUE", help="a keyword of crdm.input_recurrent, JSON value "
-                                             "(repeatable), e.g. velocity_m_s=[0.1,0.4]")
-    p.add_argument("--stdp", type=_assignment, action="append", default=[],
-                   metavar="KEY=VALUE", help="a field of crdm.StdpParams (repeatable), "
-                                             "e.g. a_minus=0.01")
+    _add_model_options(p, "input_recurrent")
     p.add_argument("--pixel-threshold", type=float, default=0.0,
                    help="pixels above it (0-1 scale) drive their input node (default 0)")
     p.add_argument("--no-baselines", action="store_true",
@@ -423,12 +428,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="images of the STDP stream (default 1000)")
     sec32.add_argument("--encode-images", type=_count(7), default=1000,
                        help="other images encoded with STDP off (default 1000)")
-    sec32.add_argument("--stdp", type=_assignment, action="append", default=[],
-                       metavar="KEY=VALUE", help="a field of crdm.StdpParams (repeatable), "
-                                                 "e.g. w_max=1.0")
-    sec32.add_argument("--network", type=_assignment, action="append", default=[],
-                       metavar="KEY=VALUE", help="a keyword of crdm.two_block_sbm, JSON value "
-                                                 "(repeatable)")
+    _add_model_options(sec32, "two_block_sbm")
     _add_path_options(sec32, out="results/sec32", chunk_size=250)
     sec32.set_defaults(func=_reproduce_sec32)
     bench = sub.add_parser(
