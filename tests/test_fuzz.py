@@ -146,12 +146,14 @@ def _configs() -> dict[str, type]:
     from crdm.reproduce.ann import AnnConfig
     from crdm.reproduce.fig1 import Fig1Config
     from crdm.reproduce.fig3 import Fig3Config
+    from crdm.reproduce.mstdp import MstdpConfig
     from crdm.reproduce.sec32 import Sec32Config
 
-    return {"fig3": Fig3Config, "fig1": Fig1Config, "sec32": Sec32Config, "ann": AnnConfig}
+    return {"fig3": Fig3Config, "fig1": Fig1Config, "sec32": Sec32Config, "ann": AnnConfig,
+            "mstdp": MstdpConfig}
 
 
-@given(data=st.data(), which=st.sampled_from(["fig3", "fig1", "sec32", "ann"]))
+@given(data=st.data(), which=st.sampled_from(["fig3", "fig1", "sec32", "ann", "mstdp"]))
 def test_experiment_configurations(data, which):
     cls = _configs()[which]
     kw = data.draw(st.composite(lambda draw: _dataclass_fuzz(cls, draw))())
@@ -332,13 +334,15 @@ class _Reached(Exception):
 
 
 COMMANDS = [["demo"], ["reproduce", "fig3"], ["reproduce", "fig1"], ["reproduce", "sec32"],
-            ["reproduce", "ann"], ["report"], ["bench"], ["bogus"], []]
+            ["reproduce", "ann"], ["reproduce", "mstdp"], ["report"], ["bench"], ["bogus"],
+            []]
 OPTIONS = ["--sizes", "--images", "--plastic", "--json", "--splits", "--test-size",
            "--duration-ms", "--seed",
            "--sketch-dim", "--chunk-size", "--network", "--stdp", "--pixel-threshold",
            "--threads", "--workers", "--walks", "--max-length", "--method", "--classes",
            "--stdp-images", "--encode-images", "--repeats", "--max-epochs", "--ncm-draws",
-           "--split", "--quiet", "--no-baselines", "--no-download", "--unknown", "-x"]
+           "--split", "--quiet", "--no-baselines", "--no-download", "--unknown", "-x",
+           "--hidden", "--presentations", "--eval-every", "--alpha", "--chains"]
 VALUES = ["nan", "inf", "-inf", "-1", "0", "1", "3", "1e400", "abc", "", "1,5", "5,5", "1,,2",
           "[1]", "a_plus=nan", "a_plus=-1", "w_min=2", "velocity_m_s=[0,1]", "bogus=1",
           "weight=1e308", "density=2", "test", "train", "doc2vec", "=", "x=", "1" * 30]
@@ -360,7 +364,7 @@ def test_command_line(command, options, capsys):
     """Any argument list: exit 2 with a usage message, exit 1 with a crdm error, or a valid
     configuration handed to the experiment; nothing else."""
     from crdm import bench, cli, datasets
-    from crdm.reproduce import ann, fig1, fig3, sec32
+    from crdm.reproduce import ann, fig1, fig3, mstdp, sec32
 
     argv = [*command]
     for opt, value in options:
@@ -374,7 +378,8 @@ def test_command_line(command, options, capsys):
 
     with pytest.MonkeyPatch.context() as mp:
         for module, name in ((fig3, "run_fig3"), (fig1, "run_fig1"), (sec32, "run_sec32"),
-                             (ann, "run_ann"), (bench, "bench_engine")):
+                             (ann, "run_ann"), (mstdp, "run_mstdp"),
+                             (bench, "bench_engine")):
             mp.setattr(module, name, reached)
         mp.setattr(datasets, "load_mnist", lambda *a, **k: _fake_digits())
         mp.setattr(datasets, "load_demo_digits", lambda *a, **k: _fake_digits())

@@ -244,6 +244,35 @@ def _reproduce_sec32(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce_mstdp(args: argparse.Namespace) -> int:
+    from crdm.datasets import load_mnist
+    from crdm.reproduce.mstdp import PAPER, MstdpConfig, run_mstdp
+
+    train = load_mnist("train", data_dir=args.data_dir, download=not args.no_download)
+    test = load_mnist("test", data_dir=args.data_dir, download=not args.no_download)
+    config = MstdpConfig(n_hidden=args.hidden, presentations=args.presentations,
+                         eval_every=args.eval_every, n_train=min(args.train_images, len(train)),
+                         n_test=min(args.test_images, len(test)),
+                         n_test_curve=min(500, args.test_images, len(test)), alpha=args.alpha,
+                         n_chains=args.chains, seed=args.seed)
+    print(f"MSTDP H={config.n_hidden}, alpha={config.alpha:g}, {config.n_chains} chain(s); "
+          f"{config.presentations} presentations of the first {config.n_train} training "
+          f"images (the paper: H={PAPER['n_hidden']}, {PAPER['presentations']:,})")
+    t0 = time.perf_counter()
+    record = run_mstdp(config, train, test, args.out, progress=not args.quiet,
+                       log=lambda msg: print(msg, flush=True))
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    for row in record["rows"]:
+        print(f"{row['model']:<16} test {100 * row['test_accuracy']:6.2f}% ({config.n_test} "
+              f"images), {100 * row['test_accuracy_curve_set']:6.2f}% (first "
+              f"{config.n_test_curve}), train {100 * row['train_accuracy']:6.2f}%")
+    print(f"paper: {PAPER['train_accuracy']}% train, {PAPER['test_accuracy_500']}% on 500 test "
+          "images")
+    print(f"wrote {Path(args.out) / 'results.csv'}, curve.csv, results.json, curve.png, "
+          "generated.png, training_loop.png")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -431,6 +460,29 @@ def _parser() -> argparse.ArgumentParser:
     _add_model_options(sec32, "two_block_sbm")
     _add_path_options(sec32, out="results/sec32", chunk_size=250)
     sec32.set_defaults(func=_reproduce_sec32)
+    mstdp = figures.add_parser(
+        "mstdp", help="MSTDP (Li): training curve, classification beside an MLP and raw "
+                      "pixels, generated digits",
+        description="Online MSTDP training with checkpoints after every --eval-every "
+                    "presentations (resumable), then the full test set and the baselines.")
+    mstdp.add_argument("--hidden", type=_count(1), default=256, help="hidden units (256)")
+    mstdp.add_argument("--presentations", type=_count(1), default=20_000,
+                       help="training presentations (default 20000; the paper: 500000)")
+    mstdp.add_argument("--eval-every", type=_count(1), default=2_000,
+                       help="presentations between checkpoints and curve points (2000)")
+    mstdp.add_argument("--train-images", type=_count(2), default=10_000,
+                       help="the first N training images are presented (default 10000)")
+    mstdp.add_argument("--test-images", type=_count(1), default=10_000,
+                       help="test images for the final score (default 10000)")
+    mstdp.add_argument("--alpha", type=float, default=1e-3, help="learning rate (0.001)")
+    mstdp.add_argument("--chains", type=_count(1), default=1,
+                       help="independent chains trained together (default 1: online)")
+    mstdp.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    mstdp.add_argument("--data-dir", default=None, help="directory of MNIST IDX files")
+    mstdp.add_argument("--no-download", action="store_true", help="never download MNIST")
+    mstdp.add_argument("--out", default="results/mstdp", help="result folder")
+    mstdp.add_argument("--quiet", action="store_true", help="no progress bar")
+    mstdp.set_defaults(func=_reproduce_mstdp)
     bench = sub.add_parser(
         "bench", help="engine speed: ms per image and synaptic events per second",
         description="The Section-4 workload (784 inputs -> N recurrent nodes, 600 ms at dt "

@@ -1,0 +1,222 @@
+"""Li, *MSTDP*: training curve, classification against baselines, generation (second seed).
+
+:class:`crdm.mstdp.MSTDPClassifier` is trained online on the first ``n_train`` MNIST training
+images, presented in a seeded random order (with replacement), ``eval_every`` presentations at
+a time. After each block the model is checkpointed (atomically) and scored on the first
+``n_test_curve`` test images (the paper tests on 500), so a killed run resumes from its last
+block with exactly the numbers it would have had. At the end it is scored on all ``n_test``
+test images and on up to 1,000 training images, beside two baselines on the same images: an
+MLP of the same hidden size trained by backprop (scikit-learn, Adam) and a raw-pixel 5-NN.
+Outputs: ``curve.csv``, ``results.json``, ``results.csv``, ``curve.png``, ``generated.png``
+(paper Fig. 3: generated digits per class) and ``training_loop.png`` (paper Fig. 1: the fixed
+points of a training loop).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crdm._checks import integer, real
+from crdm._io import atomic_write
+from crdm.mstdp import MSTDPClassifier, load_mstdp
+from crdm.reproduce.fig3 import data_fingerprint
+from crdm.results import ResultFolder
+
+__all__ = ["MstdpConfig", "run_mstdp"]
+
+PAPER = {"train_accuracy": 100.0, "test_accuracy_500": 96.0, "presentations": 500_000,
+         "n_hidden": 2048}
+
+
+@dataclass(frozen=True)
+class MstdpConfig:
+    """Everything that determines the numbers of an MSTDP run."""
+
+    n_hidden: int = 256
+    presentations: int = 20_000
+    eval_every: int = 2_000
+    n_train: int = 10_000
+    n_test: int = 10_000
+    n_test_curve: int = 500
+    alpha: float = 1e-3
+    n_chains: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        integer("n_hidden", self.n_hidden, low=1)
+        integer("presentations", self.presentations, low=1)
+        integer("eval_every", self.eval_every, low=1)
+        integer("n_train", self.n_train, low=2)
+        integer("n_test", self.n_test, low=1)
+        integer("n_test_curve", self.n_test_curve, low=1)
+        integer("n_chains", self.n_chains, low=1)
+        integer("seed", self.seed, low=0)
+        real("alpha", self.alpha, low=0.0)
+        self.model()   # checks the model's parameters too
+
+    def model(self) -> MSTDPClassifier:
+        return MSTDPClassifier(n_hidden=self.n_hidden, alpha=self.alpha,
+                               n_chains=self.n_chains, random_state=self.seed)
+
+
+def _blocks(config: MstdpConfig) -> list[int]:
+    """Presentations done after each block."""
+    ends = list(range(config.eval_every, config.presentations, config.eval_every))
+    return [*ends, config.presentations]
+
+
+def run_mstdp(config: MstdpConfig, train: Any, test: Any, out_dir: str | Path, *,
+              progress: bool = True, log: Callable[[str], None] | None = None
+              ) -> dict[str, Any]:
+    """Runs (or continues) the MSTDP experiment into ``out_dir``; returns the results record.
+
+    ``train`` and ``test`` are :class:`crdm.datasets.Digits`.
+    """
+    from tqdm.auto import tqdm
+
+    from crdm import __version__
+
+    say = log or (lambda msg: None)
+    for name, digits, n in (("n_train", train, config.n_train), ("n_test", test, config.n_test),
+                            ("n_test_curve", test, config.n_test_curve)):
+        integer(name, n, high=len(digits))
+    x = train.images[:config.n_train].reshape(config.n_train, -1) / 255.0
+    y = np.asarray(train.labels[:config.n_train], dtype=np.int64)
+    xt = test.images[:config.n_test].reshape(config.n_test, -1) / 255.0
+    yt = np.asarray(test.labels[:config.n_test], dtype=np.int64)
+    stored = {"experiment": "mstdp", **asdict(config),
+              "data": {"train": data_fingerprint(x, y), "test": data_fingerprint(xt, yt)}}
+    folder = ResultFolder(out_dir, stored, provenance={"crdm_version": __version__})
+    say(f"results in {folder.path}")
+
+    blocks = _blocks(config)
+    done = [b for b in blocks if folder.has(f"checkpoints/{b:09d}.npz")]
+    model = (load_mstdp(folder.file(f"checkpoints/{done[-1]:09d}.npz")) if done
+             else config.model())
+    curve = folder.read_json("curve.json") if done and folder.has("curve.json") else []
+    curve = [row for row in curve if row["presentations"] <= (done[-1] if done else 0)]
+    start = done[-1] if done else 0
+    if done:
+        say(f"resuming after {start} presentations")
+    folder.file("checkpoints").mkdir(exist_ok=True)
+    prev = 0
+    with tqdm(total=config.presentations, initial=start, unit="pres", disable=not progress,
+              desc="MSTDP training") as bar:
+        for end in blocks:
+            begin, prev = prev, end
+            if end <= start:
+                continue
+            # each block's order comes from its own seed, so a resumed run sees the same
+            order = np.random.default_rng([config.seed, begin]).integers(0, config.n_train,
+                                                                        end - begin)
+            if not hasattr(model, "net_"):
+                model.partial_fit(x[order], y[order], classes=np.arange(10))
+            else:
+                model.partial_fit(x[order], y[order])
+            acc = float(np.mean(model.predict(xt[:config.n_test_curve])
+                                == yt[:config.n_test_curve]))
+            curve.append({"presentations": end, "test_accuracy": acc})
+            model.save(folder.file(f"checkpoints/{end:09d}.npz"))
+            folder.write_json("curve.json", curve)
+            bar.update(end - begin)
+            say(f"{end} presentations: {100 * acc:.1f} % on {config.n_test_curve} test images")
+
+    n_score = min(1000, config.n_train)
+    record = {"config": folder.config, "paper": PAPER, "curve": curve, "rows": [
+        {"model": "mstdp", "test_accuracy": float(np.mean(model.predict(xt) == yt)),
+         "test_accuracy_curve_set": curve[-1]["test_accuracy"],
+         "train_accuracy": float(np.mean(model.predict(x[:n_score]) == y[:n_score]))},
+        *_baselines(x, y, xt, yt, config, n_score)]}
+    folder.write_json("results.json", record)
+    _write_outputs(folder, record, model, x, y, config)
+    return record
+
+
+def _baselines(x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray,
+               config: MstdpConfig, n_score: int) -> list[dict[str, Any]]:
+    """An MLP of the same hidden size (backprop) and a raw-pixel 5-NN, on the same images."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neural_network import MLPClassifier
+
+    curve_n = config.n_test_curve
+    rows = []
+    for name, clf in (("mlp_backprop", MLPClassifier((config.n_hidden,), max_iter=50,
+                                                     random_state=config.seed)),
+                      ("raw_pixels_5nn", KNeighborsClassifier(5))):
+        with warnings.catch_warnings():   # 50 epochs is the budget, not a failure
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(x, y)
+        pred = clf.predict(xt)
+        rows.append({"model": name, "test_accuracy": float(np.mean(pred == yt)),
+                     "test_accuracy_curve_set": float(np.mean(pred[:curve_n] == yt[:curve_n])),
+                     "train_accuracy": float(np.mean(clf.predict(x[:n_score]) == y[:n_score]))})
+    return rows
+
+
+def _write_outputs(folder: ResultFolder, record: dict[str, Any], model: MSTDPClassifier,
+                   x: np.ndarray, y: np.ndarray, config: MstdpConfig) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["presentations", "test_accuracy"])
+    for row in record["curve"]:
+        writer.writerow([row["presentations"], row["test_accuracy"]])
+    folder.write_text("curve.csv", buf.getvalue())
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["model", "test_accuracy", "test_accuracy_curve_set", "train_accuracy"])
+    for row in record["rows"]:
+        writer.writerow([row["model"], row["test_accuracy"], row["test_accuracy_curve_set"],
+                         row["train_accuracy"]])
+    folder.write_text("results.csv", buf.getvalue())
+
+    def save(fig: Any, name: str) -> None:
+        out = io.BytesIO()
+        fig.savefig(out, format="png", dpi=100)
+        plt.close(fig)
+        atomic_write(folder.file(name), lambda fh: fh.write(out.getvalue()))
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    pts = [(r["presentations"], 100 * r["test_accuracy"]) for r in record["curve"]]
+    ax.plot(*zip(*pts, strict=True), "o-", label="MSTDP")
+    for row in record["rows"][1:]:
+        ax.axhline(100 * row["test_accuracy_curve_set"], ls="--", lw=1, label=row["model"])
+    ax.axhline(96.0, color="k", ls=":", lw=1, label="paper (500,000 presentations)")
+    ax.set_xlabel("presentations")
+    ax.set_ylabel(f"test accuracy on {config.n_test_curve} images (%)")
+    ax.set_title(f"MSTDP, H = {config.n_hidden}", fontsize=10)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    save(fig, "curve.png")
+
+    fig, axes = plt.subplots(10, 8, figsize=(8, 10))
+    for c in range(10):
+        images = model.generate(c, 8, random_state=config.seed)
+        for k in range(8):
+            axes[c, k].imshow(images[k].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+            axes[c, k].axis("off")
+    fig.suptitle("generated digits, one row per clamped label", fontsize=10)
+    save(fig, "generated.png")
+
+    states = model.training_loop_states(x[:8], y[:8])
+    fig, axes = plt.subplots(3, 8, figsize=(8, 3.4))
+    for r, key in enumerate(("free", "clamped_1", "clamped_2")):
+        for k in range(8):
+            axes[r, k].imshow(states[key][k].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+            axes[r, k].axis("off")
+        axes[r, 0].set_title(key, fontsize=7, loc="left")
+    save(fig, "training_loop.png")

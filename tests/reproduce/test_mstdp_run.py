@@ -1,0 +1,32 @@
+"""``crdm reproduce mstdp`` end to end on a tiny run, and its resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from crdm.cli import main
+
+
+def test_cli_end_to_end_and_resume(mnist_dir, tmp_path, capsys):
+    argv = ["reproduce", "mstdp", "--hidden", "6", "--presentations", "7", "--eval-every",
+            "3", "--train-images", "40", "--test-images", "30", "--data-dir", str(mnist_dir),
+            "--out", str(tmp_path), "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "mlp_backprop" in out and "raw_pixels_5nn" in out
+    curve = list(csv.DictReader((tmp_path / "curve.csv").open()))
+    assert [int(r["presentations"]) for r in curve] == [3, 6, 7]
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert {r["model"] for r in record["rows"]} == {"mstdp", "mlp_backprop", "raw_pixels_5nn"}
+    assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in record["rows"])
+    for name in ("curve.png", "generated.png", "training_loop.png"):
+        assert (tmp_path / name).stat().st_size > 5_000
+    first = (tmp_path / "results.csv").read_text()
+    # lose the last checkpoint: the rerun redoes only the last block, with the same numbers
+    (tmp_path / "checkpoints" / "000000007.npz").unlink()
+    assert main(argv) == 0
+    assert "resuming after 6 presentations" in capsys.readouterr().out
+    assert (tmp_path / "results.csv").read_text() == first
+    assert main([*argv[:-1], "--alpha", "nan", "--quiet"]) == 1
+    assert "alpha" in capsys.readouterr().err
