@@ -22,6 +22,8 @@ def test_cli_end_to_end_and_resume(mnist_dir, tmp_path, capsys):
     assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in record["rows"])
     for name in ("curve.png", "generated.png", "training_loop.png"):
         assert (tmp_path / name).stat().st_size > 5_000
+    assert main(["report", str(tmp_path)]) == 0
+    assert "| mstdp |" in capsys.readouterr().out
     first = (tmp_path / "results.csv").read_text()
     # lose the last checkpoint: the rerun redoes only the last block, with the same numbers
     (tmp_path / "checkpoints" / "000000007.npz").unlink()

@@ -135,6 +135,23 @@ def _sec32(record: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _mstdp(record: dict[str, Any]) -> str:
+    cfg = record["config"]
+    out = [f"H = {cfg['n_hidden']}, alpha = {cfg['alpha']}, {cfg['n_chains']} chain(s), "
+           f"{cfg['presentations']} presentations of the first {cfg['n_train']} training "
+           "images", "",
+           f"| model | test ({cfg['n_test']}) | test (first {cfg['n_test_curve']}) | train |",
+           "|---|---|---|---|",
+           "| paper (H = 2048, 500,000 presentations) | – | 96 | 100 |"]
+    for r in record["rows"]:
+        out.append(f"| {r['model']} | {100 * r['test_accuracy']:.2f} | "
+                   f"{100 * r['test_accuracy_curve_set']:.2f} | {100 * r['train_accuracy']:.2f} |")
+    out += ["", "| presentations | test accuracy (first "
+                f"{cfg['n_test_curve']}) |", "|---|---|"]
+    out += [f"| {p['presentations']} | {100 * p['test_accuracy']:.2f} |" for p in record["curve"]]
+    return "\n".join(out)
+
+
 def report(folder: str | Path) -> str:
     """The markdown table(s) for one result folder."""
     path = Path(folder) / "results.json"
@@ -151,4 +168,6 @@ def report(folder: str | Path) -> str:
         return _fig1(record)
     if experiment == "sec32":
         return _sec32(record)
+    if experiment == "mstdp":
+        return _mstdp(record)
     raise DataError(f"{path}: no report for experiment {experiment!r}")
