@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -61,10 +62,10 @@ def test_two_clamped_iterations_match_the_equations_by_hand():
     vel = [0.0] * 5
     for _ in range(2):
         f = by_hand_pressure(W, b, s)
-        for i in range(3):
-            f[i] += beta * clamp[i] * (data[i] - s[i])                 # eq. 8
         vel = [mom * f[i] + (1 - mom) * vel[i] for i in range(5)]     # eq. 12
         new = [s[i] + eps * vel[i] for i in range(5)]                 # eq. 11
+        for i in range(3):
+            new[i] += beta * clamp[i] * (data[i] - new[i])            # eq. 8, its own step
         d_rho = [rho(new[i]) - rho(s[i]) for i in range(5)]
         W = [[W[j][i] + (alpha * rho(s[j]) * d_rho[i] if connected[j][i] else 0.0)  # eq. 7
               for i in range(5)] for j in range(5)]
@@ -161,3 +162,33 @@ def test_pixels_outside_unit_interval_are_refused(digits):
     x, y = digits
     with pytest.raises(ValidationError, match=r"\[0, 1\]"):
         MSTDPClassifier(4).fit(x * 255, y)
+
+
+def test_array_api_strict_backend_runs_the_numpy_numbers(digits, tmp_path):
+    """The GPU path's code (array API only) on the CPU: the same numbers as numpy."""
+    x, y = digits
+    kw = dict(n_hidden=8, n_phases=2, n_iterations=4, n_chains=3, dtype="float64",
+              random_state=5)
+    ref = MSTDPClassifier(**kw).fit(x, y)
+    strict = MSTDPClassifier(**kw, backend="array_api_strict").fit(x, y)
+    assert type(strict.net_.w_hh).__module__.startswith("array_api_strict")
+    for name in ("w_vh", "w_hv", "w_hh", "b_v", "b_h"):
+        np.testing.assert_allclose(np.asarray(getattr(strict.net_, name)),
+                                   getattr(ref.net_, name), rtol=1e-12, atol=1e-15)
+    assert np.all(np.diag(np.asarray(strict.net_.w_hh)) == 0.0)
+    np.testing.assert_allclose(strict.decision_function(x), ref.decision_function(x),
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(strict.generate(1, 2), ref.generate(1, 2), rtol=1e-12,
+                               atol=1e-15)
+    moved = load_mstdp(strict.save(tmp_path / "s.npz"), backend="numpy")
+    assert moved.backend == "numpy" and isinstance(moved.net_.w_hh, np.ndarray)
+    np.testing.assert_array_equal(moved.predict(x), strict.predict(x))
+
+
+def test_missing_or_unknown_backend_is_a_typed_error(digits, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)      # as if cupy were not installed
+    for kw in ({"backend": "cupy"}, {"backend": "jax"}, {"device": "cuda"},
+               {"device": 3}):
+        with pytest.raises(ValidationError) as exc:
+            MSTDPClassifier(4, **kw).fit(*digits)
+        assert exc.value.field in kw

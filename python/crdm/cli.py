@@ -254,13 +254,14 @@ def _reproduce_mstdp(args: argparse.Namespace) -> int:
                          eval_every=args.eval_every, n_train=min(args.train_images, len(train)),
                          n_test=min(args.test_images, len(test)),
                          n_test_curve=min(500, args.test_images, len(test)), alpha=args.alpha,
-                         n_chains=args.chains, seed=args.seed)
-    print(f"MSTDP H={config.n_hidden}, alpha={config.alpha:g}, {config.n_chains} chain(s); "
+                         n_chains=args.chains, seed=args.seed, backend=args.backend)
+    print(f"MSTDP H={config.n_hidden}, alpha={config.alpha:g}, {config.n_chains} chain(s), "
+          f"{config.backend}{'' if args.device is None else ' on ' + args.device}; "
           f"{config.presentations} presentations of the first {config.n_train} training "
           f"images (the paper: H={PAPER['n_hidden']}, {PAPER['presentations']:,})")
     t0 = time.perf_counter()
     record = run_mstdp(config, train, test, args.out, progress=not args.quiet,
-                       log=lambda msg: print(msg, flush=True))
+                       log=lambda msg: print(msg, flush=True), device=args.device)
     print(f"done in {time.perf_counter() - t0:.1f} s")
     for row in record["rows"]:
         print(f"{row['model']:<16} test {100 * row['test_accuracy']:6.2f}% ({config.n_test} "
@@ -478,6 +479,11 @@ def _parser() -> argparse.ArgumentParser:
     mstdp.add_argument("--chains", type=_count(1), default=1,
                        help="independent chains trained together (default 1: online)")
     mstdp.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    mstdp.add_argument("--backend", default="numpy",
+                       choices=("numpy", "torch", "cupy", "array_api_strict"),
+                       help="array library (default numpy; torch or cupy for a GPU)")
+    mstdp.add_argument("--device", default=None,
+                       help="torch/cupy device, e.g. cuda (default: the library's)")
     mstdp.add_argument("--data-dir", default=None, help="directory of MNIST IDX files")
     mstdp.add_argument("--no-download", action="store_true", help="never download MNIST")
     mstdp.add_argument("--out", default="results/mstdp", help="result folder")

@@ -48,6 +48,8 @@ class MstdpConfig:
     alpha: float = 1e-3
     n_chains: int = 1
     seed: int = 0
+    # rounding differs between array libraries, so a run stays on the backend it began on
+    backend: str = "numpy"
 
     def __post_init__(self) -> None:
         integer("n_hidden", self.n_hidden, low=1)
@@ -59,11 +61,12 @@ class MstdpConfig:
         integer("n_chains", self.n_chains, low=1)
         integer("seed", self.seed, low=0)
         real("alpha", self.alpha, low=0.0)
-        self.model()   # checks the model's parameters too
+        self.model()._check_params()   # the model's parameters, backend included
 
-    def model(self) -> MSTDPClassifier:
+    def model(self, device: str | None = None) -> MSTDPClassifier:
         return MSTDPClassifier(n_hidden=self.n_hidden, alpha=self.alpha,
-                               n_chains=self.n_chains, random_state=self.seed)
+                               n_chains=self.n_chains, random_state=self.seed,
+                               backend=self.backend, device=device)
 
 
 def _blocks(config: MstdpConfig) -> list[int]:
@@ -73,11 +76,13 @@ def _blocks(config: MstdpConfig) -> list[int]:
 
 
 def run_mstdp(config: MstdpConfig, train: Any, test: Any, out_dir: str | Path, *,
-              progress: bool = True, log: Callable[[str], None] | None = None
-              ) -> dict[str, Any]:
+              progress: bool = True, log: Callable[[str], None] | None = None,
+              device: str | None = None) -> dict[str, Any]:
     """Runs (or continues) the MSTDP experiment into ``out_dir``; returns the results record.
 
-    ``train`` and ``test`` are :class:`crdm.datasets.Digits`.
+    ``train`` and ``test`` are :class:`crdm.datasets.Digits`; ``device`` is where a torch or
+    cupy backend computes (``"cuda"``), which does not change the numbers' meaning and is not
+    part of the stored configuration.
     """
     from tqdm.auto import tqdm
 
@@ -98,8 +103,9 @@ def run_mstdp(config: MstdpConfig, train: Any, test: Any, out_dir: str | Path, *
 
     blocks = _blocks(config)
     done = [b for b in blocks if folder.has(f"checkpoints/{b:09d}.npz")]
-    model = (load_mstdp(folder.file(f"checkpoints/{done[-1]:09d}.npz")) if done
-             else config.model())
+    model = (load_mstdp(folder.file(f"checkpoints/{done[-1]:09d}.npz"),
+                        backend=config.backend, device=device) if done
+             else config.model(device))
     curve = folder.read_json("curve.json") if done and folder.has("curve.json") else []
     curve = [row for row in curve if row["presentations"] <= (done[-1] if done else 0)]
     start = done[-1] if done else 0
