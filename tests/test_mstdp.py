@@ -168,7 +168,7 @@ def test_array_api_strict_backend_runs_the_numpy_numbers(digits, tmp_path):
     """The GPU path's code (array API only) on the CPU: the same numbers as numpy."""
     x, y = digits
     kw = dict(n_hidden=8, n_phases=2, n_iterations=4, n_chains=3, dtype="float64",
-              random_state=5)
+              alpha=0.2, weight_bound=0.11, random_state=5)
     ref = MSTDPClassifier(**kw).fit(x, y)
     strict = MSTDPClassifier(**kw, backend="array_api_strict").fit(x, y)
     assert type(strict.net_.w_hh).__module__.startswith("array_api_strict")
@@ -192,3 +192,32 @@ def test_missing_or_unknown_backend_is_a_typed_error(digits, monkeypatch):
         with pytest.raises(ValidationError) as exc:
             MSTDPClassifier(4, **kw).fit(*digits)
         assert exc.value.field in kw
+
+
+def test_weight_bound_clips_weights_and_none_is_the_unbounded_rule(digits):
+    x, y = digits
+    kw = dict(n_hidden=8, n_phases=2, n_iterations=4, alpha=0.5, random_state=2)
+    free = MSTDPClassifier(**kw).fit(x, y)
+    assert max(np.abs(getattr(free.net_, w)).max() for w in ("w_vh", "w_hv", "w_hh")) > 0.12
+    bounded = MSTDPClassifier(**kw, weight_bound=0.12).fit(x, y)
+    for name in ("w_vh", "w_hv", "w_hh"):
+        assert np.abs(getattr(bounded.net_, name)).max() <= np.float32(0.12)
+    assert not np.array_equal(free.net_.w_vh, bounded.net_.w_vh)
+    with pytest.raises(ValidationError) as exc:
+        MSTDPClassifier(4, weight_bound=0.0).fit(x, y)
+    assert exc.value.field == "weight_bound"
+
+
+def test_symmetric_hidden_rule_changes_hidden_weights_symmetrically(digits):
+    x, y = digits
+    changes = {}
+    for sym in (False, True):
+        m = MSTDPClassifier(n_hidden=6, n_phases=2, n_iterations=4, alpha=0.05, dtype="float64",
+                            symmetric_hidden=sym, random_state=4)
+        m.partial_fit(x[:1], y[:1], classes=np.arange(4))
+        before = m.net_.w_hh.copy()
+        m.partial_fit(x[1:6], y[1:6])
+        changes[sym] = m.net_.w_hh - before
+    np.testing.assert_allclose(changes[True], changes[True].T, rtol=1e-9, atol=1e-15)
+    assert np.abs(changes[False] - changes[False].T).max() > 1e-3
+    assert np.all(np.diag(changes[True]) == 0.0)

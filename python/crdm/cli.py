@@ -254,8 +254,12 @@ def _reproduce_mstdp(args: argparse.Namespace) -> int:
                          eval_every=args.eval_every, n_train=min(args.train_images, len(train)),
                          n_test=min(args.test_images, len(test)),
                          n_test_curve=min(500, args.test_images, len(test)), alpha=args.alpha,
-                         n_chains=args.chains, seed=args.seed, backend=args.backend)
+                         n_chains=args.chains,
+                         symmetric_hidden=args.hidden_rule == "symmetric",
+                         weight_bound=args.weight_bound, seed=args.seed,
+                         backend=args.backend)
     print(f"MSTDP H={config.n_hidden}, alpha={config.alpha:g}, {config.n_chains} chain(s), "
+          f"{args.hidden_rule} hidden rule, "
           f"{config.backend}{'' if args.device is None else ' on ' + args.device}; "
           f"{config.presentations} presentations of the first {config.n_train} training "
           f"images (the paper: H={PAPER['n_hidden']}, {PAPER['presentations']:,})")
@@ -467,8 +471,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Online MSTDP training with checkpoints after every --eval-every "
                     "presentations (resumable), then the full test set and the baselines.")
     mstdp.add_argument("--hidden", type=_count(1), default=256, help="hidden units (256)")
-    mstdp.add_argument("--presentations", type=_count(1), default=20_000,
-                       help="training presentations (default 20000; the paper: 500000)")
+    mstdp.add_argument("--presentations", type=_count(1), default=30_000,
+                       help="training presentations (default 30000; the paper: 500000)")
     mstdp.add_argument("--eval-every", type=_count(1), default=2_000,
                        help="presentations between checkpoints and curve points (2000)")
     mstdp.add_argument("--train-images", type=_count(2), default=10_000,
@@ -478,6 +482,13 @@ def _parser() -> argparse.ArgumentParser:
     mstdp.add_argument("--alpha", type=float, default=1e-3, help="learning rate (0.001)")
     mstdp.add_argument("--chains", type=_count(1), default=1,
                        help="independent chains trained together (default 1: online)")
+    mstdp.add_argument("--hidden-rule", choices=("symmetric", "paper"), default="symmetric",
+                       help="hidden-to-hidden learning: eq. 7 symmetrised (default; without "
+                            "it the hidden layer saturates after a few thousand "
+                            "presentations) or eq. 7 as printed (paper)")
+    mstdp.add_argument("--weight-bound", type=float, default=None,
+                       help="clip weights to [-B, B] after every clamped phase (default: "
+                            "unbounded, as in the paper)")
     mstdp.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     mstdp.add_argument("--backend", default="numpy",
                        choices=("numpy", "torch", "cupy", "array_api_strict"),

@@ -32,3 +32,26 @@ def test_cli_end_to_end_and_resume(mnist_dir, tmp_path, capsys):
     assert (tmp_path / "results.csv").read_text() == first
     assert main([*argv[:-1], "--alpha", "nan", "--quiet"]) == 1
     assert "alpha" in capsys.readouterr().err
+
+
+def test_hidden_rule_and_backend_are_recorded_and_a_folder_keeps_them(mnist_dir, tmp_path,
+                                                                      capsys):
+    from crdm.mstdp import load_mstdp
+
+    argv = ["reproduce", "mstdp", "--hidden", "5", "--presentations", "4", "--eval-every",
+            "4", "--train-images", "20", "--test-images", "10", "--data-dir", str(mnist_dir),
+            "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "sym")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "paper"), "--hidden-rule", "paper",
+                 "--backend", "array_api_strict"]) == 0
+    configs = {name: json.loads((tmp_path / name / "results.json").read_text())["config"]
+               for name in ("sym", "paper")}
+    assert configs["sym"]["symmetric_hidden"] is True and configs["sym"]["backend"] == "numpy"
+    assert configs["paper"]["symmetric_hidden"] is False
+    assert configs["paper"]["backend"] == "array_api_strict"
+    model = load_mstdp(tmp_path / "paper" / "checkpoints" / "000000004.npz")
+    assert model.symmetric_hidden is False and model.backend == "array_api_strict"
+    capsys.readouterr()
+    # the same folder with another rule is another experiment: refused, not mixed
+    assert main([*argv, "--out", str(tmp_path / "sym"), "--hidden-rule", "paper"]) == 1
+    assert "symmetric_hidden" in capsys.readouterr().err

@@ -40,13 +40,16 @@ class MstdpConfig:
     """Everything that determines the numbers of an MSTDP run."""
 
     n_hidden: int = 256
-    presentations: int = 20_000
+    presentations: int = 30_000
     eval_every: int = 2_000
     n_train: int = 10_000
     n_test: int = 10_000
     n_test_curve: int = 500
     alpha: float = 1e-3
     n_chains: int = 1
+    # on by default: the paper's rule saturates the hidden layer (crdm.mstdp, choice 9)
+    symmetric_hidden: bool = True
+    weight_bound: float | None = None
     seed: int = 0
     # rounding differs between array libraries, so a run stays on the backend it began on
     backend: str = "numpy"
@@ -65,7 +68,9 @@ class MstdpConfig:
 
     def model(self, device: str | None = None) -> MSTDPClassifier:
         return MSTDPClassifier(n_hidden=self.n_hidden, alpha=self.alpha,
-                               n_chains=self.n_chains, random_state=self.seed,
+                               n_chains=self.n_chains, symmetric_hidden=self.symmetric_hidden,
+                               weight_bound=self.weight_bound,
+                               random_state=self.seed,
                                backend=self.backend, device=device)
 
 

@@ -137,9 +137,13 @@ def _sec32(record: dict[str, Any]) -> str:
 
 def _mstdp(record: dict[str, Any]) -> str:
     cfg = record["config"]
+    rule = ("symmetrised hidden-to-hidden rule" if cfg.get("symmetric_hidden")
+            else "the paper's rule")
+    bound = ("" if cfg.get("weight_bound") is None
+             else f", weights clipped to ±{cfg['weight_bound']}")
     out = [f"H = {cfg['n_hidden']}, alpha = {cfg['alpha']}, {cfg['n_chains']} chain(s), "
-           f"{cfg['presentations']} presentations of the first {cfg['n_train']} training "
-           "images", "",
+           f"{rule}{bound}, backend {cfg.get('backend', 'numpy')}; {cfg['presentations']} "
+           f"presentations of the first {cfg['n_train']} training images", "",
            f"| model | test ({cfg['n_test']}) | test (first {cfg['n_test_curve']}) | train |",
            "|---|---|---|---|",
            "| paper (H = 2048, 500,000 presentations) | – | 96 | 100 |"]
