@@ -221,3 +221,28 @@ def test_symmetric_hidden_rule_changes_hidden_weights_symmetrically(digits):
     np.testing.assert_allclose(changes[True], changes[True].T, rtol=1e-9, atol=1e-15)
     assert np.abs(changes[False] - changes[False].T).max() > 1e-3
     assert np.all(np.diag(changes[True]) == 0.0)
+
+
+def test_path_smoothing_is_a_step_down_half_squared_ds_by_hand():
+    """Section 2.7: ΔW[j, i] = −γ ds_i ρ'(s_i) ρ(s_j), Δb_i = −γ ds_i ρ'(s_i), ds = R(s) − s,
+    taken before the states move; α = 0 isolates it."""
+    m = tiny_model()
+    net = m.net_
+    W, b = full_matrix(net), list(net.b_v) + list(net.b_h)
+    connected = [[W[j][i] != 0.0 or (j >= 3 and i >= 3 and i != j) for i in range(5)]
+                 for j in range(5)]
+    s = [0.2, -0.1, 0.4, 0.3, -0.6]
+    gamma = 0.3
+    ds = by_hand_pressure(W, b, s)
+    grad = [ds[i] * 4 * rho(s[i]) * (1 - rho(s[i])) for i in range(5)]
+    W_new = [[W[j][i] - (gamma * grad[i] * rho(s[j]) if connected[j][i] else 0.0)
+              for i in range(5)] for j in range(5)]
+    b_new = [b[i] - gamma * grad[i] for i in range(5)]
+    s_v, s_h = np.array([s[:3]]), np.array([s[3:]])
+    net.relax(s_v, s_h, 1, 0.2, data=np.array([[1.0, 0.0, 1.0]]), clamp=np.ones(3), beta=0.8,
+              momentum=0.4, smoothing=gamma)
+    np.testing.assert_allclose(full_matrix(net), W_new, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(np.concatenate([net.b_v, net.b_h]), b_new, rtol=1e-12)
+    # the states moved with the pressure from before the smoothing step
+    expected_h = [s[3 + k] + 0.2 * 0.4 * ds[3 + k] for k in range(2)]
+    np.testing.assert_allclose(s_h[0], expected_h, rtol=1e-12)
