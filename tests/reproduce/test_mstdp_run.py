@@ -20,6 +20,10 @@ def test_cli_end_to_end_and_resume(mnist_dir, tmp_path, capsys):
     record = json.loads((tmp_path / "results.json").read_text())
     assert {r["model"] for r in record["rows"]} == {"mstdp", "mlp_backprop", "raw_pixels_5nn"}
     assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in record["rows"])
+    gen = record["generation"]
+    assert len(gen["recognised_per_class"]) == 10 and gen["images_per_class"] == 20
+    assert gen["recognised"] == sum(gen["recognised_per_class"]) / 10
+    assert "recognised as their label" in out
     for name in ("curve.png", "generated.png", "training_loop.png"):
         assert (tmp_path / name).stat().st_size > 5_000
     assert main(["report", str(tmp_path)]) == 0

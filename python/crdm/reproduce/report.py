@@ -153,6 +153,12 @@ def _mstdp(record: dict[str, Any]) -> str:
     out += ["", "| presentations | test accuracy (first "
                 f"{cfg['n_test_curve']}) |", "|---|---|"]
     out += [f"| {p['presentations']} | {100 * p['test_accuracy']:.2f} |" for p in record["curve"]]
+    gen = record.get("generation")
+    if gen:
+        out += ["", f"Generated images ({gen['images_per_class']} per label) that the raw-pixel "
+                f"5-NN recognises as their label: {100 * gen['recognised']:.1f} % (chance: "
+                f"{100 / len(gen['recognised_per_class']):.0f} %); per label "
+                + ", ".join(f"{100 * v:.0f}" for v in gen["recognised_per_class"]) + " %."]
     return "\n".join(out)
 
 
