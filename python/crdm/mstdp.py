@@ -116,8 +116,10 @@ def _namespace(backend: str) -> Any:
         else:
             import array_api_strict as xp
     except ImportError as exc:
-        raise ValidationError(f"backend {backend!r} is not installed ({exc}); install it, or "
-                              "use backend='numpy'", "backend", backend) from exc
+        raise ValidationError(f"backend {backend!r} is not available ({exc}): install it "
+                              "(torch or cupy for your CUDA version, plus crdm's `gpu` extra: "
+                              "pip install 'crdm[gpu]'), or use backend='numpy'", "backend",
+                              backend) from exc
     return xp
 
 
