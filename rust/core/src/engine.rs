@@ -354,11 +354,8 @@ struct Simulation<'n> {
     cfg: &'n RunConfig,
     /// Stimulus sorted by (tick, node).
     stimulus: Vec<(u64, u32)>,
-    /// `ring[t & ring_mask]` holds the edges whose signals arrive at tick `t`.
+    /// `ring[t % ring.len()]` holds the edges whose signals arrive at tick `t`.
     ring: Vec<Vec<u32>>,
-    /// `ring.len() - 1`; the length is a power of two so that a slot is a mask, not a
-    /// division, on every one of the millions of pushes.
-    ring_mask: u64,
     weights: Vec<f64>,
     /// Summation `u` and the tick it was last brought up to date.
     u: Vec<f64>,
@@ -399,8 +396,7 @@ impl<'n> Simulation<'n> {
             .collect();
         stimulus.sort_unstable();
         // a signal never needs a slot further ahead than the end of the run
-        let ring_len =
-            ((net.max_delay_ticks as u64).min(cfg.n_ticks) as usize + 1).next_power_of_two();
+        let ring_len = (net.max_delay_ticks as u64).min(cfg.n_ticks) as usize + 1;
         let stdp_on = cfg.stdp.is_some();
         let causal = cfg.record_causal;
         let mut out = RunResult {
@@ -417,7 +413,6 @@ impl<'n> Simulation<'n> {
             cfg,
             stimulus,
             ring: vec![Vec::new(); ring_len],
-            ring_mask: ring_len as u64 - 1,
             weights: net.weights.clone(),
             u: vec![0.0; n],
             u_tick: vec![0; n],
@@ -495,7 +490,7 @@ impl<'n> Simulation<'n> {
     /// Delivers the signals due at tick `t` in canonical order (emission tick, source id,
     /// edge id), which is the order they were pushed into the slot.
     fn deliver(&mut self, t: u64) {
-        let slot = (t & self.ring_mask) as usize;
+        let slot = (t % self.ring.len() as u64) as usize;
         let arrivals = std::mem::take(&mut self.ring[slot]);
         let net = self.net;
         for &edge in &arrivals {
@@ -587,11 +582,11 @@ impl<'n> Simulation<'n> {
         }
 
         let n_ticks = self.cfg.n_ticks;
-        let ring_mask = self.ring_mask;
+        let ring_len = self.ring.len() as u64;
         for &edge in &net.out_edge[net.out_ptr[j]..net.out_ptr[j + 1]] {
             let arrival = t + net.delay_ticks[edge as usize] as u64;
             if arrival < n_ticks {
-                self.ring[(arrival & ring_mask) as usize].push(edge);
+                self.ring[(arrival % ring_len) as usize].push(edge);
             }
         }
     }
