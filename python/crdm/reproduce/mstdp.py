@@ -223,8 +223,9 @@ def _write_outputs(folder: ResultFolder, record: dict[str, Any], model: MSTDPCla
     fig, ax = plt.subplots(figsize=(6, 4))
     pts = [(r["presentations"], 100 * r["test_accuracy"]) for r in record["curve"]]
     ax.plot(*zip(*pts, strict=True), "o-", label="MSTDP")
-    for row in record["rows"][1:]:
-        ax.axhline(100 * row["test_accuracy_curve_set"], ls="--", lw=1, label=row["model"])
+    for row, color in zip(record["rows"][1:], ("tab:green", "tab:orange"), strict=False):
+        ax.axhline(100 * row["test_accuracy_curve_set"], ls="--", lw=1, color=color,
+                   label=row["model"])
     ax.axhline(96.0, color="k", ls=":", lw=1, label="paper (500,000 presentations)")
     ax.set_xlabel("presentations")
     ax.set_ylabel(f"test accuracy on {config.n_test_curve} images (%)")
