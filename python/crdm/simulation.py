@@ -37,6 +37,10 @@ from crdm.errors import DtypeError, IndexOutOfRangeError, MemoryLimitError, Vali
 from crdm.network import Network
 from crdm.units import MAX_TICKS, ms_to_ticks
 
+# Bytes of one slot of the core's delay ring (an empty `Vec<u32>`: pointer, capacity, length),
+# as its memory bound counts them.
+RING_SLOT_BYTES = 24
+
 __all__ = [
     "Backend",
     "RunConfig",
@@ -262,11 +266,16 @@ class SimulationResult:
 
 
 def recording_bound_bytes(network: Network, config: RunConfig, n_snapshot_edges: int) -> int:
-    """Upper bound of the recorders' memory for ``config`` (twin of the core's bound)."""
+    """Upper bound of the memory of the recorders and the delay ring for ``config`` (twin of
+    the core's bound)."""
     n_ticks = config.n_ticks
     max_fires = np.array([-(-n_ticks // ms_to_ticks(r, config.dt_ms))
                           for r in network.refractory_ms], dtype=object)
-    total = len(config.snapshot_ticks()) * n_snapshot_edges * 8
+    latencies = network.latency_ms()
+    # ms_to_ticks over every edge, vectorised (the same float expression)
+    max_delay = int(max(np.floor(latencies / config.dt_ms + 0.5).max(initial=1.0), 1.0))
+    total = (min(max_delay, n_ticks) + 1) * RING_SLOT_BYTES
+    total += len(config.snapshot_ticks()) * n_snapshot_edges * 8
     if config.record_raster or config.record_causal:
         total += int(max_fires.sum()) * (17 if config.record_causal else 8)
     if config.record_causal:
@@ -345,7 +354,8 @@ class Simulator:
             bound = recording_bound_bytes(self.network, config, edges.size) * len(stimuli)
             if bound > config.memory_limit_bytes:
                 raise MemoryLimitError(
-                    f"recording `raster, causal record and snapshots` would need {bound} bytes, "
+                    f"the delay ring, raster, causal record and snapshots would need {bound} "
+                    "bytes, "
                     f"over the limit of {config.memory_limit_bytes} bytes", value=bound)
             from crdm import reference
 

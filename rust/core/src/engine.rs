@@ -129,6 +129,9 @@ pub struct RunResult {
     pub stats: RunStats,
 }
 
+/// Bytes of one delay-ring slot (an empty `Vec<u32>`), as counted by the memory bound.
+pub const RING_SLOT_BYTES: u64 = std::mem::size_of::<Vec<u32>>() as u64;
+
 /// `exp(-(elapsed_ticks * dt) / tau)`: the decay of a trace or summation over `elapsed` ticks.
 #[inline]
 fn decay(elapsed: u64, dt_ms: f64, tau_ms: f64) -> f64 {
@@ -195,13 +198,21 @@ fn clamp_weight(w: f64, stdp: &StdpParams) -> f64 {
 }
 
 impl CompiledNetwork {
-    /// Upper bound, in bytes, of what the enabled recorders can hold for `cfg`.
+    /// Upper bound, in bytes, of what the enabled recorders and the delay ring can hold for
+    /// `cfg`.
     pub fn recording_bound_bytes(&self, cfg: &RunConfig) -> u64 {
         let nt = cfg.n_ticks;
         let max_fires = |i: usize| nt.div_ceil(self.refractory_ticks[i] as u64);
-        let mut bytes = (cfg.snapshot_ticks.len() as u64)
-            .saturating_mul(cfg.snapshot_edges.len() as u64)
-            .saturating_mul(8);
+        // the delay ring: one slot per tick of the longest latency (within the run), each an
+        // empty `Vec` header before any signal is in flight; a latency of 10^9 ticks would
+        // otherwise allocate 24 GB before the first tick
+        let ring_slots = (self.max_delay_ticks as u64).min(nt) + 1;
+        let mut bytes = ring_slots.saturating_mul(RING_SLOT_BYTES);
+        bytes = bytes.saturating_add(
+            (cfg.snapshot_ticks.len() as u64)
+                .saturating_mul(cfg.snapshot_edges.len() as u64)
+                .saturating_mul(8),
+        );
         if cfg.record_raster || cfg.record_causal {
             let fires: u64 = (0..self.n_nodes).map(max_fires).sum();
             // node + tick, and with the causal recorder a forced flag and an offset
@@ -255,7 +266,7 @@ impl CompiledNetwork {
         let bound = self.recording_bound_bytes(cfg);
         if bound > cfg.memory_limit_bytes {
             return Err(CrdmError::MemoryLimit {
-                what: "raster, causal record and snapshots".to_string(),
+                what: "the delay ring, raster, causal record and snapshots".to_string(),
                 required_bytes: bound,
                 limit_bytes: cfg.memory_limit_bytes,
             });
@@ -290,7 +301,8 @@ impl CompiledNetwork {
     /// the read-only network, do not depend on the number of threads.
     ///
     /// Every stimulus is validated before any work starts; an error names the stimulus
-    /// (`stimuli[k].…`). The memory limit applies to the recorders of the whole batch.
+    /// (`stimuli[k].…`). The memory limit applies to the delay rings and recorders of the whole
+    /// batch.
     pub fn run_batch(
         &self,
         stimuli: &[Stimulus<'_>],
@@ -310,7 +322,7 @@ impl CompiledNetwork {
             .saturating_mul(stimuli.len() as u64);
         if bound > cfg.memory_limit_bytes {
             return Err(CrdmError::MemoryLimit {
-                what: format!("the recorders of {} runs", stimuli.len()),
+                what: format!("the delay rings and recorders of {} runs", stimuli.len()),
                 required_bytes: bound,
                 limit_bytes: cfg.memory_limit_bytes,
             });

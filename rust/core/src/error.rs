@@ -29,7 +29,7 @@ pub enum CrdmError {
         bound: u64,
     },
     /// A recorder would need more memory than the configured limit.
-    #[error("recording `{what}` would need {required_bytes} bytes, over the limit of {limit_bytes} bytes")]
+    #[error("{what} would need {required_bytes} bytes, over the limit of {limit_bytes} bytes")]
     MemoryLimit {
         what: String,
         required_bytes: u64,

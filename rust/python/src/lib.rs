@@ -157,7 +157,7 @@ impl Engine {
         self.net.refractory_ticks().to_vec().into_pyarray(py)
     }
 
-    /// Upper bound, in bytes, of what the recorders of such a run could hold.
+    /// Upper bound, in bytes, of what the delay ring and the recorders of such a run could hold.
     #[pyo3(signature = (n_ticks, *, record_raster, record_causal, n_snapshots, n_snapshot_edges))]
     fn recording_bound_bytes(
         &self,
