@@ -171,7 +171,8 @@ def test_experiment_configurations(data, which):
 @given(params=st.dictionaries(st.sampled_from(
     ["n_hidden", "alpha", "n_phases", "n_iterations", "eps_clamped", "beta", "momentum",
      "eps_free", "smoothing", "test_phases", "init_scale", "n_chains", "n_epochs",
-     "random_state", "dtype", "backend", "device", "weight_bound"]), wild_value(),
+     "random_state", "dtype", "backend", "device", "weight_bound", "symmetric_hidden"]),
+    wild_value(),
     max_size=2))
 def test_mstdp_parameters(params):
     from crdm.mstdp import MSTDPClassifier
