@@ -50,13 +50,18 @@ def full_matrix(net):
     return W
 
 
-def test_two_clamped_iterations_match_the_equations_by_hand():
-    m = tiny_model()
-    net = m.net_
+def by_hand_start():
+    """The tiny model's network, its weights and biases as lists, which pairs are connected,
+    and a starting state."""
+    net = tiny_model().net_
     W, b = full_matrix(net), list(net.b_v) + list(net.b_h)
     connected = [[W[j][i] != 0.0 or (j >= 3 and i >= 3 and i != j) for i in range(5)]
                  for j in range(5)]
-    s = [0.2, -0.1, 0.4, 0.3, -0.6]
+    return net, W, b, connected, [0.2, -0.1, 0.4, 0.3, -0.6]
+
+
+def test_two_clamped_iterations_match_the_equations_by_hand():
+    net, W, b, connected, s = by_hand_start()
     data, clamp = [1.0, 0.0, 1.0], [1.0, 1.0, 0.0]
     eps, beta, mom, alpha = 0.2, 0.8, 0.4, 0.05
     vel = [0.0] * 5
@@ -226,12 +231,7 @@ def test_symmetric_hidden_rule_changes_hidden_weights_symmetrically(digits):
 def test_path_smoothing_is_a_step_down_half_squared_ds_by_hand():
     """Section 2.7: ΔW[j, i] = −γ ds_i ρ'(s_i) ρ(s_j), Δb_i = −γ ds_i ρ'(s_i), ds = R(s) − s,
     taken before the states move; α = 0 isolates it."""
-    m = tiny_model()
-    net = m.net_
-    W, b = full_matrix(net), list(net.b_v) + list(net.b_h)
-    connected = [[W[j][i] != 0.0 or (j >= 3 and i >= 3 and i != j) for i in range(5)]
-                 for j in range(5)]
-    s = [0.2, -0.1, 0.4, 0.3, -0.6]
+    net, W, b, connected, s = by_hand_start()
     gamma = 0.3
     ds = by_hand_pressure(W, b, s)
     grad = [ds[i] * 4 * rho(s[i]) * (1 - rho(s[i])) for i in range(5)]
