@@ -88,7 +88,9 @@ __all__ = ["MSTDPClassifier", "load_mstdp"]
 MEMORY_LIMIT_BYTES = 16 * 2**30
 
 _FORMAT = "crdm-mstdp"
-_FORMAT_VERSION = 1
+# 2: β became its own clamping step (choice 1), so a version-1 model would continue under
+# other dynamics than it was trained with
+_FORMAT_VERSION = 2
 _ARRAYS = ("w_vh", "w_hv", "w_hh", "b_v", "b_h", "state")
 
 
