@@ -464,9 +464,10 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
                                   f"({self.alpha})", "alpha", self.alpha)
 
     def _phases(self, s: Any, data: Any, clamp: Any, n_phases: int, alpha: float,
-                smoothing: float) -> np.ndarray:
+                smoothing: float) -> Any:
         """``n_phases`` clamped/free pairs on the device states ``s`` in place; returns the
-        visible states at the end of the last clamped phase, on the host."""
+        visible states at the end of the last clamped phase, on the device (training ignores
+        them, so they never cross to the host there)."""
         xp = self.net_.xp
         n_vis = data.shape[1]
         s_v = xp.asarray(s[:, :n_vis], copy=True)
@@ -478,7 +479,7 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
                             smoothing=smoothing, symmetric_hidden=self.symmetric_hidden)
             if (alpha or smoothing) and self.weight_bound is not None:
                 self.net_.bound(self.weight_bound)
-            at_clamped = _to_numpy(s_v).copy()
+            at_clamped = xp.asarray(s_v, copy=True)
             self.net_.relax(s_v, s_h, self.n_iterations, self.eps_free)
         s[:, :n_vis] = s_v
         s[:, n_vis:] = s_h
@@ -501,7 +502,7 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         for start in range(0, X.shape[0], self.n_chains):
             batch = self.net_.put(data[start:start + self.n_chains])
             s = state[:batch.shape[0], :]
-            v = self._phases(s, batch, clamp, self.test_phases, 0.0, 0.0)
+            v = _to_numpy(self._phases(s, batch, clamp, self.test_phases, 0.0, 0.0))
             out[start:start + batch.shape[0]] = v[:, self.n_pixels_:]
             state[:batch.shape[0], :] = s
         return out
@@ -525,7 +526,7 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         data = np.zeros((n, n_vis), dtype=self.dtype)
         data[:, self.n_pixels_ + self.classes_.tolist().index(label)] = 1.0
         clamp = self._clamp(self.n_pixels_, n_vis)
-        v = self._phases(state, self.net_.put(data), clamp, phases, 0.0, 0.0)
+        v = _to_numpy(self._phases(state, self.net_.put(data), clamp, phases, 0.0, 0.0))
         return np.clip(v[:, :self.n_pixels_], 0.0, 1.0).astype(np.float64)
 
     def training_loop_states(self, X: Any, y: Any) -> dict[str, np.ndarray]:
@@ -541,7 +542,7 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
             s = self.net_.xp.asarray(self.state_[:1, :], copy=True)
             out["free"].append(_to_numpy(s)[0, :self.n_pixels_].copy())
             for key in ("clamped_1", "clamped_2"):
-                v = self._phases(s, self.net_.put(row[None, :]), clamp, 1, 0.0, 0.0)
+                v = _to_numpy(self._phases(s, self.net_.put(row[None, :]), clamp, 1, 0.0, 0.0))
                 out[key].append(v[0, :self.n_pixels_].copy())
         result = {k: np.clip(np.array(v, dtype=np.float64), 0, 1) for k, v in out.items()}
         result["label"] = y
