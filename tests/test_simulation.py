@@ -241,3 +241,50 @@ def test_snapshots_at_chosen_times(backend):
 def test_snapshot_times_must_increase_within_the_run(times):
     with pytest.raises(crdm.ValidationError, match="snapshot_at_ms"):
         RunConfig(duration_ms=4, snapshot_at_ms=times)
+
+
+def three_into_one(weights, plastic, threshold):
+    """Nodes 0, 1, 2 project onto node 3 with the same latency (1 ms), so their signals arrive
+    in one tick; node 3's threshold decides between sums that differ in the last bit."""
+    return crdm.Network.from_arrays(
+        [[0, 0], [0, 1], [1, 0], [1, 1]], [[0, 3], [1, 3], [2, 3]], weights,
+        velocity_m_s=0.1, length_um=[100.0] * 3, plastic=plastic,
+        threshold=[1.0, 1.0, 1.0, threshold], tau_m_ms=math.inf)
+
+
+ALL_AT_ONCE = [[0, 0], [1, 0], [2, 0]]
+ZERO_STDP = StdpParams(a_plus=0.0, a_minus=0.0)
+
+
+@pytest.mark.parametrize("record_causal", [False, True])
+def test_fixed_weight_arrivals_are_summed_in_canonical_order(backend, record_causal):
+    # (0.1 + 0.2) + 0.3 = 0.6000000000000001, but 0.1 + (0.2 + 0.3) = 0.6
+    net = three_into_one([0.1, 0.2, 0.3], [False] * 3, threshold=0.6000000000000001)
+    cfg = RunConfig(duration_ms=3, record_causal=record_causal)
+    result = simulate(net, stim(ALL_AT_ONCE), cfg, backend=backend)
+    assert spikes_of(result, 3) == [10]
+    if record_causal:
+        assert result.causes(int(np.flatnonzero(result.spike_nodes == 3)[0]))[0].tolist() == [
+            0, 1, 2]
+
+
+@pytest.mark.parametrize("record_causal", [False, True])
+def test_fixed_weight_drive_is_summed_before_plastic_arrivals(backend, record_causal):
+    # edge 0 (from node 0, first in canonical order) is plastic: the drive 0.2 + 0.3 = 0.5
+    # comes first, then + 0.1 = 0.6, below the threshold; in plain canonical order the sum
+    # would be (0.1 + 0.2) + 0.3 = 0.6000000000000001 and fire
+    net = three_into_one([0.1, 0.2, 0.3], [True, False, False], threshold=0.6000000000000001)
+    cfg = RunConfig(duration_ms=3, stdp=ZERO_STDP, record_causal=record_causal)
+    assert spikes_of(simulate(net, stim(ALL_AT_ONCE), cfg, backend=backend), 3) == []
+    # without STDP no weight can change, so all three are one drive, in canonical order
+    cfg = RunConfig(duration_ms=3, record_causal=record_causal)
+    assert spikes_of(simulate(net, stim(ALL_AT_ONCE), cfg, backend=backend), 3) == [10]
+
+
+def test_a_refractory_target_loses_its_whole_drive(backend):
+    net = three_into_one([0.5, 0.5, 0.5], [False] * 3, threshold=1.0)
+    # node 3 is forced at tick 5 and refractory (1 ms) when the three signals arrive at 10
+    result = simulate(net, stim([*ALL_AT_ONCE, [3, 5]]), RunConfig(duration_ms=3),
+                      backend=backend)
+    assert spikes_of(result, 3) == [5]
+    assert result.stats["n_arrivals"] == 3 and result.stats["n_lost"] == 3

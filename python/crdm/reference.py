@@ -8,12 +8,16 @@ agree bit for bit (``tests/test_equivalence.py``). Use it through
 One tick ``t`` (all times in ticks of ``dt_ms``; decays use ``Δt · dt_ms`` in ms):
 
 1. Snapshot the weights if ``t`` is a snapshot tick.
-2. Deliver the signals due at ``t`` in canonical order (emission tick, source node, edge id).
-   Each arrival on edge ``e = i → j``:
-   a. if ``t < ready[j]`` (refractory) it is lost; otherwise
-      ``u[j] ← u[j] · exp(-(t - t_u[j]) · dt / τ_m[j])`` (once per tick), ``u[j] ← u[j] + w[e]``;
-   b. if STDP is on and ``e`` is plastic: if ``j`` has fired before,
-      ``w[e] ← clip(w[e] - A− · y[j](t))``; then ``x[e] ← x[e](t) + 1``.
+2. Deliver the signals due at ``t``. Canonical order is (emission tick, source node, edge id).
+   A *fixed-weight* edge is one whose weight cannot change in this run: every edge without
+   STDP, the non-plastic ones with it.
+   a. Fixed-weight arrivals: per target ``j``, ``D[j] = ((0 + w₁) + w₂) + …`` in canonical
+      order.
+      If ``t < ready[j]`` (refractory) they are all lost; otherwise
+      ``u[j] ← u[j] · exp(-(t - t_u[j]) · dt / τ_m[j])`` (once per tick), ``u[j] ← u[j] + D[j]``.
+   b. Then each plastic arrival on ``e = i → j`` in canonical order: lost if ``t < ready[j]``,
+      otherwise summed the same way, ``u[j] ← u[j] + w[e]``; with STDP, if ``j`` has fired
+      before, ``w[e] ← clip(w[e] - A− · y[j](t))``; then ``x[e] ← x[e](t) + 1``.
 3. Stimulus activations due at ``t`` mark their nodes to fire (dropped if refractory).
 4. Every node that received an accepted arrival at ``t`` and has ``u ≥ θ`` is marked.
 5. Marked nodes fire in ascending id: ``u ← 0``, ``ready ← t + R``; with STDP, every plastic
@@ -101,25 +105,46 @@ def run(network: Network, stimulus: Stimulus, config: RunConfig,
     def snapshot() -> None:
         out["snapshots"].extend(weights[e] for e in snapshot_edges.tolist())
 
+    def accept(j: int, n_signals: int, t: int, touched: set[int]) -> bool:
+        """Counts ``n_signals`` arrivals at ``j`` at tick ``t``: lost if ``j`` is refractory,
+        else accepted (``u[j]`` brought to ``t`` first, ``j`` marked as touched)."""
+        stats["n_arrivals"] += n_signals
+        if t < ready[j]:
+            stats["n_lost"] += n_signals
+            return False
+        if u_tick[j] != t:
+            u[j] = u[j] * _decay(t - u_tick[j], dt, tau_m[j])
+            u_tick[j] = t
+        touched.add(j)
+        return True
+
     for t in range(n_ticks):
         if t in snapshot_ticks:
             snapshot()
 
         touched: set[int] = set()
-        for _, _, e in sorted(in_flight.pop(t, [])):
+        arrivals = sorted(in_flight.pop(t, []))
+        drive: dict[int, float] = {}   # target -> sum of its fixed-weight arrivals
+        fixed_causes: dict[int, list[int]] = defaultdict(list)
+        for _, _, e in arrivals:
+            if not (stdp is not None and plastic[e]):
+                j = dst[e]
+                drive[j] = drive.get(j, 0.0) + weights[e]
+                fixed_causes[j].append(e)
+        for j, total in drive.items():
+            if accept(j, len(fixed_causes[j]), t, touched):
+                u[j] = u[j] + total
+                if causal:
+                    pending[j].extend((e, t, weights[e]) for e in fixed_causes[j])
+        for _, _, e in arrivals:
+            if not (stdp is not None and plastic[e]):
+                continue
             j = dst[e]
-            stats["n_arrivals"] += 1
-            if t < ready[j]:
-                stats["n_lost"] += 1
-            else:
-                if u_tick[j] != t:
-                    u[j] = u[j] * _decay(t - u_tick[j], dt, tau_m[j])
-                    u_tick[j] = t
+            if accept(j, 1, t, touched):
                 u[j] = u[j] + weights[e]
                 if causal:
                     pending[j].append((e, t, weights[e]))
-                touched.add(j)
-            if stdp is not None and plastic[e]:
+            if stdp is not None:
                 if j in post_trace:  # post before pre: depression
                     y_value, y_tick = post_trace[j]
                     y = y_value * _decay(t - y_tick, dt, stdp.tau_minus_ms)

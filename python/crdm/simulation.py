@@ -37,9 +37,17 @@ from crdm.errors import DtypeError, IndexOutOfRangeError, MemoryLimitError, Vali
 from crdm.network import Network
 from crdm.units import MAX_TICKS, ms_to_ticks
 
-# Bytes of one slot of the core's delay ring (an empty `Vec<u32>`: pointer, capacity, length),
-# as its memory bound counts them.
+# Revision of the dynamics docs/model.md defines. 2 (crdm 0.2): fixed-weight arrivals are
+# summed per target before the plastic ones. Result folders store it, so a run never resumes
+# chunks simulated under other dynamics.
+MODEL_REVISION = 2
+
+# Bytes of one slot of the core's delay rings (an empty `Vec<u32>`: pointer, capacity, length),
+# as its memory bound counts them; a run has two rings (plastic signals, fixed-weight drive).
 RING_SLOT_BYTES = 24
+# One dense drive cell (f64 sum, u32 count, padding) and the most a run's dense drive may take.
+DRIVE_CELL_BYTES = 16
+DENSE_DRIVE_MAX_BYTES = 16 << 20
 
 __all__ = [
     "Backend",
@@ -266,7 +274,7 @@ class SimulationResult:
 
 
 def recording_bound_bytes(network: Network, config: RunConfig, n_snapshot_edges: int) -> int:
-    """Upper bound of the memory of the recorders and the delay ring for ``config`` (twin of
+    """Upper bound of the memory of the recorders and the delay rings for ``config`` (twin of
     the core's bound)."""
     n_ticks = config.n_ticks
     max_fires = np.array([-(-n_ticks // ms_to_ticks(r, config.dt_ms))
@@ -274,7 +282,15 @@ def recording_bound_bytes(network: Network, config: RunConfig, n_snapshot_edges:
     latencies = network.latency_ms()
     # ms_to_ticks over every edge, vectorised (the same float expression)
     max_delay = int(max(np.floor(latencies / config.dt_ms + 0.5).max(initial=1.0), 1.0))
-    total = (min(max_delay, n_ticks) + 1) * RING_SLOT_BYTES
+    ring_slots = min(max_delay, n_ticks) + 1
+    total = ring_slots * 2 * RING_SLOT_BYTES
+    fixed = (np.ones(network.n_edges, dtype=bool) if config.stdp is None
+             else ~np.asarray(network.plastic, dtype=bool))
+    n_targets = np.unique(network.edge_dst[fixed]).size
+    # a cell per (slot, target) and a bit per cell, in 64-bit words
+    dense_bytes = ring_slots * (n_targets * DRIVE_CELL_BYTES + -(-n_targets // 64) * 8)
+    if not config.record_causal and dense_bytes <= DENSE_DRIVE_MAX_BYTES:
+        total += dense_bytes
     total += len(config.snapshot_ticks()) * n_snapshot_edges * 8
     if config.record_raster or config.record_causal:
         total += int(max_fires.sum()) * (17 if config.record_causal else 8)
@@ -354,7 +370,7 @@ class Simulator:
             bound = recording_bound_bytes(self.network, config, edges.size) * len(stimuli)
             if bound > config.memory_limit_bytes:
                 raise MemoryLimitError(
-                    f"the delay ring, raster, causal record and snapshots would need {bound} "
+                    f"the delay rings, raster, causal record and snapshots would need {bound} "
                     "bytes, "
                     f"over the limit of {config.memory_limit_bytes} bytes", value=bound)
             from crdm import reference

@@ -115,6 +115,16 @@ def test_a_folder_of_another_configuration_is_refused(digits, tmp_path):
         run_fig3(small(), images[::-1], labels[::-1], tmp_path, progress=False)
 
 
+def test_a_folder_simulated_under_other_dynamics_is_refused(digits, tmp_path, monkeypatch):
+    images, labels = digits
+    monkeypatch.setattr(fig3, "MODEL_REVISION", 1)
+    run_fig3(small(), images, labels, tmp_path, progress=False)
+    monkeypatch.undo()
+    with pytest.raises(ConfigMismatchError) as exc:
+        run_fig3(small(), images, labels, tmp_path, progress=False)
+    assert exc.value.field == "model_revision" and exc.value.value == (1, 2)
+
+
 def test_corrupt_manifest_and_chunk_are_data_errors(digits, tmp_path):
     images, labels = digits
     (tmp_path / "a").mkdir()

@@ -34,7 +34,13 @@ from crdm.protocol import GramNeighbours, points_under_test, wknn_neighbours
 from crdm.reproduce._common import check_network_params, default_test_size
 from crdm.reproduce.fig3 import data_fingerprint
 from crdm.results import ResultFolder
-from crdm.simulation import RunConfig, Simulator, image_stimulus, recording_bound_bytes
+from crdm.simulation import (
+    MODEL_REVISION,
+    RunConfig,
+    Simulator,
+    image_stimulus,
+    recording_bound_bytes,
+)
 
 __all__ = ["Fig1Config", "PathSettings", "encode_paths", "run_fig1"]
 
@@ -181,7 +187,7 @@ def run_fig1(config: Fig1Config, images: np.ndarray, labels: np.ndarray, out_dir
                               "n_images", n)
     x = images[:n].reshape(n, -1).astype(np.float64) / 255.0
     y = np.asarray(labels[:n], dtype=np.int64)
-    stored = {"experiment": "fig1", **config.as_dict(),
+    stored = {"experiment": "fig1", "model_revision": MODEL_REVISION, **config.as_dict(),
               "data": {"source": data_source, "sha256": data_fingerprint(x, y)}}
     folder = ResultFolder(out_dir, stored, provenance={"crdm_version": __version__})
     say(f"results in {folder.path}")

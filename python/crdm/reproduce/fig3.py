@@ -54,7 +54,7 @@ from crdm.network import Network, input_recurrent
 from crdm.protocol import GramNeighbours, wknn_neighbours
 from crdm.reproduce._common import check_network_params, check_sizes, default_test_size
 from crdm.results import ResultFolder
-from crdm.simulation import RunConfig, Simulator, StdpParams, image_stimulus
+from crdm.simulation import MODEL_REVISION, RunConfig, Simulator, StdpParams, image_stimulus
 
 __all__ = ["PAPER_POINTS", "Fig3Config", "encode_chunk", "run_fig3"]
 
@@ -396,7 +396,7 @@ def run_fig3(config: Fig3Config, images: np.ndarray, labels: np.ndarray, out_dir
         raise ValidationError(f"images have {x.shape[1]} pixels; Figure 3 uses 28×28 images",
                               "images", x.shape)
     x = x.astype(np.float64) / 255.0 if np.issubdtype(x.dtype, np.integer) else x.astype(float)
-    stored = {"experiment": "fig3", **config.as_dict(),
+    stored = {"experiment": "fig3", "model_revision": MODEL_REVISION, **config.as_dict(),
               "data": {"source": data_source, "sha256": data_fingerprint(x, y)}}
     folder = ResultFolder(out_dir, stored, provenance={"crdm_version": __version__})
     say(f"results in {folder.path}")

@@ -54,7 +54,7 @@ from crdm.reproduce._common import default_test_size
 from crdm.reproduce.fig1 import Fig1Config, PathSettings, _ChunkCorpora, encode_paths
 from crdm.reproduce.fig3 import data_fingerprint
 from crdm.results import ResultFolder
-from crdm.simulation import RunConfig, Simulator, StdpParams, image_stimulus
+from crdm.simulation import MODEL_REVISION, RunConfig, Simulator, StdpParams, image_stimulus
 
 __all__ = ["PAPER", "Sec32Config", "edge_changes", "run_sec32", "stdp_stream"]
 
@@ -244,7 +244,7 @@ def run_sec32(config: Sec32Config, images: np.ndarray, labels: np.ndarray,
     x = images.reshape(images.shape[0], -1)[used].astype(np.float64) / 255.0
     y = y_all[used]
     x_stream, xe, ye = x[:stream.size], x[stream.size:], y[stream.size:]
-    stored = {"experiment": "sec32", **config.as_dict(),
+    stored = {"experiment": "sec32", "model_revision": MODEL_REVISION, **config.as_dict(),
               "data": {"source": data_source, "sha256": data_fingerprint(x, y)}}
     folder = ResultFolder(out_dir, stored, provenance={"crdm_version": __version__})
     say(f"results in {folder.path}")

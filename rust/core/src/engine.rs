@@ -3,8 +3,10 @@
 //!
 //! The order of operations inside one tick `t` (docs/model.md, "One tick") is:
 //! 1. weight snapshots scheduled at `t` are taken (state after ticks `< t`);
-//! 2. arrivals due at `t` are delivered in canonical order: each is accepted (summed into the
-//!    target's `u`) or lost (target refractory), then plays its STDP pre-synaptic role;
+//! 2. arrivals due at `t` are delivered: first the fixed-weight ones, as one drive per target
+//!    (their weights summed in canonical order, accepted or lost together), then the plastic
+//!    ones one by one in canonical order: each is accepted (summed into the target's `u`) or
+//!    lost (target refractory), then plays its STDP pre-synaptic role;
 //! 3. stimulus activations due at `t` mark their (non-refractory) nodes to fire;
 //! 4. every node whose `u` reached its threshold at `t` is marked to fire;
 //! 5. marked nodes fire in ascending id: record, reset, refractory, STDP post-synaptic role,
@@ -171,16 +173,98 @@ impl DecayTable {
     }
 }
 
-/// The STDP traces' decays as lookups instead of `exp` calls (when STDP is on): they save an
-/// `exp` per plastic arrival and per plastic in-edge of a firing node, the engine's hottest
-/// loops, and match `crdm.reference` bit for bit. (Membrane decays stay direct calls: tables
-/// for them measured no faster, since a node decays at most once per tick.)
+/// What every run of a batch shares: the STDP trace decays as lookups instead of `exp` calls
+/// (they save an `exp` per plastic arrival and per plastic in-edge of a firing node, and match
+/// `crdm.reference` bit for bit), and where the fixed-weight drive is kept.
 #[derive(Debug, Clone)]
-struct DecayTables {
+struct RunPlan {
     stdp: Option<(DecayTable, DecayTable)>,
+    /// Position of every node among the targets of fixed-weight edges (`u32::MAX`: none).
+    target_index: Vec<u32>,
+    /// The targets of fixed-weight edges, ascending.
+    target_node: Vec<u32>,
+    /// Drive cells for every (slot, target) pair, filled as signals leave; otherwise the
+    /// fixed-weight signals are queued one by one and summed when they arrive.
+    dense: bool,
+    /// `decay(Δ, dt, τ_m)` for `Δ < MEMBRANE_TABLE_TICKS`, one row per distinct `τ_m` (at most
+    /// [`MEMBRANE_TABLES`]), and each node's row (`u32::MAX`: none, call `exp`). A node driven
+    /// every few ticks decays once per tick, so this saves an `exp` per accepted drive.
+    membrane: Vec<f64>,
+    membrane_row: Vec<u32>,
 }
 
-impl DecayTables {
+const MEMBRANE_TABLE_TICKS: usize = 256;
+const MEMBRANE_TABLES: usize = 64;
+
+/// Most bytes a run's dense drive cells may take: beyond this (very long latencies or very
+/// many targets) the fixed-weight signals are queued instead, with the same arithmetic.
+pub const DENSE_DRIVE_MAX_BYTES: u64 = 16 << 20;
+
+/// Bytes of one drive cell (sum and count of the fixed-weight arrivals of one target and tick).
+pub const DRIVE_CELL_BYTES: u64 = std::mem::size_of::<Drive>() as u64;
+
+/// The fixed-weight arrivals of one target at one tick: their weights summed in canonical
+/// order (`((0 + w₁) + w₂) + …`) and how many there are.
+#[derive(Debug, Clone, Copy, Default)]
+struct Drive {
+    sum: f64,
+    count: u32,
+}
+
+impl Drive {
+    #[inline]
+    fn add(&mut self, w: f64) {
+        self.sum += w;
+        self.count += 1;
+    }
+}
+
+/// Bytes of the dense drive of a run: a cell per (slot, target) and a bit per cell that says
+/// it is non-empty.
+fn dense_cells_bytes(ring_slots: u64, n_targets: usize) -> u64 {
+    let row = (n_targets as u64) * DRIVE_CELL_BYTES + (n_targets as u64).div_ceil(64) * 8;
+    ring_slots.saturating_mul(row)
+}
+
+impl CompiledNetwork {
+    /// The edge's weight cannot change during a run with or without STDP.
+    #[inline]
+    fn is_fixed(&self, e: usize, stdp_on: bool) -> bool {
+        !(stdp_on && self.plastic[e])
+    }
+
+    fn ring_slots(&self, cfg: &RunConfig) -> u64 {
+        // a signal never needs a slot further ahead than the end of the run
+        (self.max_delay_ticks as u64).min(cfg.n_ticks) + 1
+    }
+
+    /// `(target_index, target_node)` of the fixed-weight edges of a run with or without STDP.
+    fn fixed_targets(&self, stdp_on: bool) -> (Vec<u32>, Vec<u32>) {
+        let mut target_index = vec![u32::MAX; self.n_nodes];
+        for (e, &j) in self.edge_dst.iter().enumerate() {
+            if self.is_fixed(e, stdp_on) {
+                target_index[j as usize] = 0;
+            }
+        }
+        let mut target_node = Vec::new();
+        for (j, k) in target_index.iter_mut().enumerate() {
+            if *k == 0 {
+                *k = target_node.len() as u32;
+                target_node.push(j as u32);
+            }
+        }
+        (target_index, target_node)
+    }
+
+    /// Bytes of the dense drive cells of a run, or `None` when the run queues its
+    /// fixed-weight signals (causal recorder on, or more than [`DENSE_DRIVE_MAX_BYTES`]).
+    fn dense_drive_bytes(&self, cfg: &RunConfig, n_targets: usize) -> Option<u64> {
+        let bytes = dense_cells_bytes(self.ring_slots(cfg), n_targets);
+        (!cfg.record_causal && bytes <= DENSE_DRIVE_MAX_BYTES).then_some(bytes)
+    }
+}
+
+impl RunPlan {
     fn new(net: &CompiledNetwork, cfg: &RunConfig) -> Self {
         let stdp = cfg.stdp.as_ref().map(|p| {
             (
@@ -188,7 +272,33 @@ impl DecayTables {
                 DecayTable::new(cfg.n_ticks, net.dt_ms, p.tau_minus_ms),
             )
         });
-        DecayTables { stdp }
+        let (target_index, target_node) = net.fixed_targets(cfg.stdp.is_some());
+        let dense = net.dense_drive_bytes(cfg, target_node.len()).is_some();
+        let mut membrane = Vec::new();
+        let mut rows: Vec<u64> = Vec::new();
+        let membrane_row = net
+            .tau_m_ms
+            .iter()
+            .map(|&tau| {
+                if let Some(r) = rows.iter().position(|&b| b == tau.to_bits()) {
+                    return r as u32;
+                }
+                if rows.len() == MEMBRANE_TABLES {
+                    return u32::MAX;
+                }
+                rows.push(tau.to_bits());
+                membrane.extend((0..MEMBRANE_TABLE_TICKS).map(|d| decay(d as u64, net.dt_ms, tau)));
+                (rows.len() - 1) as u32
+            })
+            .collect();
+        RunPlan {
+            stdp,
+            target_index,
+            target_node,
+            dense,
+            membrane,
+            membrane_row,
+        }
     }
 }
 
@@ -203,11 +313,14 @@ impl CompiledNetwork {
     pub fn recording_bound_bytes(&self, cfg: &RunConfig) -> u64 {
         let nt = cfg.n_ticks;
         let max_fires = |i: usize| nt.div_ceil(self.refractory_ticks[i] as u64);
-        // the delay ring: one slot per tick of the longest latency (within the run), each an
-        // empty `Vec` header before any signal is in flight; a latency of 10^9 ticks would
-        // otherwise allocate 24 GB before the first tick
-        let ring_slots = (self.max_delay_ticks as u64).min(nt) + 1;
-        let mut bytes = ring_slots.saturating_mul(RING_SLOT_BYTES);
+        // the delay rings (plastic signals, and the fixed-weight drive's per-slot lists or
+        // queue): one slot per tick of the longest latency (within the run), each an empty
+        // `Vec` header before any signal is in flight; a latency of 10^9 ticks would otherwise
+        // allocate 24 GB before the first tick. Dense drive cells are capped, else queued.
+        let ring_slots = self.ring_slots(cfg);
+        let mut bytes = ring_slots.saturating_mul(2 * RING_SLOT_BYTES);
+        let n_targets = self.n_fixed_targets[usize::from(cfg.stdp.is_some())];
+        bytes = bytes.saturating_add(self.dense_drive_bytes(cfg, n_targets).unwrap_or(0));
         bytes = bytes.saturating_add(
             (cfg.snapshot_ticks.len() as u64)
                 .saturating_mul(cfg.snapshot_edges.len() as u64)
@@ -266,7 +379,7 @@ impl CompiledNetwork {
         let bound = self.recording_bound_bytes(cfg);
         if bound > cfg.memory_limit_bytes {
             return Err(CrdmError::MemoryLimit {
-                what: "the delay ring, raster, causal record and snapshots".to_string(),
+                what: "the delay rings, raster, causal record and snapshots".to_string(),
                 required_bytes: bound,
                 limit_bytes: cfg.memory_limit_bytes,
             });
@@ -281,17 +394,12 @@ impl CompiledNetwork {
     }
 
     fn run_validated(&self, stim: &Stimulus<'_>, cfg: &RunConfig) -> RunResult {
-        let tables = DecayTables::new(self, cfg);
-        self.run_with_tables(stim, cfg, &tables)
+        let plan = RunPlan::new(self, cfg);
+        self.run_with_plan(stim, cfg, &plan)
     }
 
-    fn run_with_tables(
-        &self,
-        stim: &Stimulus<'_>,
-        cfg: &RunConfig,
-        tables: &DecayTables,
-    ) -> RunResult {
-        let mut sim = Simulation::new(self, stim, cfg, tables);
+    fn run_with_plan(&self, stim: &Stimulus<'_>, cfg: &RunConfig, plan: &RunPlan) -> RunResult {
+        let mut sim = Simulation::new(self, stim, cfg, plan);
         sim.run();
         sim.finish()
     }
@@ -328,8 +436,8 @@ impl CompiledNetwork {
             });
         }
         let n_threads = n_threads.clamp(1, stimuli.len().max(1));
-        let tables = DecayTables::new(self, cfg);
-        let tables = &tables;
+        let plan = RunPlan::new(self, cfg);
+        let plan = &plan;
         let next = AtomicUsize::new(0);
         let mut results: Vec<Option<RunResult>> = vec![None; stimuli.len()];
         std::thread::scope(|scope| {
@@ -340,7 +448,7 @@ impl CompiledNetwork {
                         loop {
                             let k = next.fetch_add(1, Ordering::Relaxed);
                             let Some(stim) = stimuli.get(k) else { break };
-                            done.push((k, self.run_with_tables(stim, cfg, tables)));
+                            done.push((k, self.run_with_plan(stim, cfg, plan)));
                         }
                         done
                     })
@@ -360,14 +468,37 @@ impl CompiledNetwork {
     }
 }
 
+/// Where the fixed-weight signals in flight are kept.
+enum DriveStore {
+    /// `cells[slot * n_targets + k]` sums the signals for target `k` due at the slot's tick,
+    /// added as they leave; bit `k` of the slot's `words` words of `due` marks it non-empty
+    /// (a bit set without a branch: whether a cell is new is unpredictable).
+    Dense {
+        cells: Vec<Drive>,
+        due: Vec<u64>,
+        words: usize,
+    },
+    /// `ring[slot]` queues the edges of the signals due at the slot's tick; they are summed
+    /// into `cells[k]` (one per target) when they arrive, listed in `due`. Used with the
+    /// causal recorder, which needs every edge, and when dense cells would be too large.
+    Queued {
+        ring: Vec<Vec<u32>>,
+        cells: Vec<Drive>,
+        due: Vec<u32>,
+    },
+}
+
 /// Mutable state of one run.
 struct Simulation<'n> {
     net: &'n CompiledNetwork,
     cfg: &'n RunConfig,
+    plan: &'n RunPlan,
     /// Stimulus sorted by (tick, node).
     stimulus: Vec<(u64, u32)>,
-    /// `ring[t % ring.len()]` holds the edges whose signals arrive at tick `t`.
+    /// `ring[t % ring.len()]` holds the plastic edges whose signals arrive at tick `t`.
     ring: Vec<Vec<u32>>,
+    drive: DriveStore,
+    stdp_on: bool,
     weights: Vec<f64>,
     /// Summation `u` and the tick it was last brought up to date.
     u: Vec<f64>,
@@ -385,9 +516,8 @@ struct Simulation<'n> {
     is_touched: Vec<bool>,
     firing: Vec<u32>,
     is_firing: Vec<bool>,
+
     is_forced: Vec<bool>,
-    /// STDP trace decays by elapsed ticks.
-    tables: &'n DecayTables,
     out: RunResult,
 }
 
@@ -396,7 +526,7 @@ impl<'n> Simulation<'n> {
         net: &'n CompiledNetwork,
         stim: &Stimulus<'_>,
         cfg: &'n RunConfig,
-        tables: &'n DecayTables,
+        plan: &'n RunPlan,
     ) -> Self {
         let n = net.n_nodes;
         let m = net.n_edges();
@@ -407,10 +537,23 @@ impl<'n> Simulation<'n> {
             .map(|(&t, &i)| (t as u64, i as u32))
             .collect();
         stimulus.sort_unstable();
-        // a signal never needs a slot further ahead than the end of the run
-        let ring_len = (net.max_delay_ticks as u64).min(cfg.n_ticks) as usize + 1;
+        let ring_len = net.ring_slots(cfg) as usize;
         let stdp_on = cfg.stdp.is_some();
         let causal = cfg.record_causal;
+        let n_targets = plan.target_node.len();
+        let drive = if plan.dense {
+            DriveStore::Dense {
+                cells: vec![Drive::default(); ring_len * n_targets],
+                due: vec![0; ring_len * n_targets.div_ceil(64)],
+                words: n_targets.div_ceil(64),
+            }
+        } else {
+            DriveStore::Queued {
+                ring: vec![Vec::new(); ring_len],
+                cells: vec![Drive::default(); n_targets],
+                due: Vec::new(),
+            }
+        };
         let mut out = RunResult {
             spike_count: vec![0; n],
             ..RunResult::default()
@@ -423,8 +566,11 @@ impl<'n> Simulation<'n> {
         Simulation {
             net,
             cfg,
+            plan,
             stimulus,
             ring: vec![Vec::new(); ring_len],
+            drive,
+            stdp_on,
             weights: net.weights.clone(),
             u: vec![0.0; n],
             u_tick: vec![0; n],
@@ -442,8 +588,8 @@ impl<'n> Simulation<'n> {
             is_touched: vec![false; n],
             firing: Vec::new(),
             is_firing: vec![false; n],
+
             is_forced: vec![false; n],
-            tables,
             out,
         }
     }
@@ -463,7 +609,9 @@ impl<'n> Simulation<'n> {
                 self.snapshot();
                 next_snapshot += 1;
             }
-            self.deliver(t);
+            let slot = (t % self.ring.len() as u64) as usize;
+            self.deliver_drive(slot, t);
+            self.deliver_plastic(slot, t);
             while let Some(&(tick, node)) = self.stimulus.get(next_stimulus) {
                 if tick != t {
                     break;
@@ -492,6 +640,7 @@ impl<'n> Simulation<'n> {
                 let j = self.firing[k];
                 self.fire(j as usize, t);
             }
+            self.emit(slot, t);
             self.firing.clear();
         }
         if self.cfg.snapshot_ticks.get(next_snapshot) == Some(&n_ticks) {
@@ -499,10 +648,107 @@ impl<'n> Simulation<'n> {
         }
     }
 
-    /// Delivers the signals due at tick `t` in canonical order (emission tick, source id,
-    /// edge id), which is the order they were pushed into the slot.
-    fn deliver(&mut self, t: u64) {
-        let slot = (t % self.ring.len() as u64) as usize;
+    /// Brings `u[j]` to tick `t` (once per tick) before an arrival is summed into it.
+    #[inline]
+    fn decay_to(&mut self, j: usize, t: u64) {
+        if self.u_tick[j] != t {
+            let elapsed = t - self.u_tick[j];
+            let row = self.plan.membrane_row[j] as usize;
+            // the table's entries are computed by `decay` itself: the same bits
+            self.u[j] *= if row != u32::MAX as usize && elapsed < MEMBRANE_TABLE_TICKS as u64 {
+                self.plan.membrane[row * MEMBRANE_TABLE_TICKS + elapsed as usize]
+            } else {
+                decay(elapsed, self.net.dt_ms, self.net.tau_m_ms[j])
+            };
+            self.u_tick[j] = t;
+        }
+    }
+
+    #[inline]
+    fn touch(&mut self, j: usize) {
+        if !self.is_touched[j] {
+            self.is_touched[j] = true;
+            self.touched.push(j as u32);
+        }
+    }
+
+    /// Step 2a: the fixed-weight arrivals due at `t`, one drive per target, accepted or lost
+    /// together.
+    fn deliver_drive(&mut self, slot: usize, t: u64) {
+        let plan = self.plan;
+        let mut drive = std::mem::replace(
+            &mut self.drive,
+            DriveStore::Queued {
+                ring: Vec::new(),
+                cells: Vec::new(),
+                due: Vec::new(),
+            },
+        );
+        match &mut drive {
+            DriveStore::Dense { cells, due, words } => {
+                let n_targets = plan.target_node.len();
+                let row = &mut cells[slot * n_targets..(slot + 1) * n_targets];
+                for (w, word) in due[slot * *words..(slot + 1) * *words]
+                    .iter_mut()
+                    .enumerate()
+                {
+                    let mut bits = std::mem::take(word);
+                    while bits != 0 {
+                        let k = w * 64 + bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        let cell = std::mem::take(&mut row[k]);
+                        self.apply_drive(plan.target_node[k] as usize, cell, t);
+                    }
+                }
+            }
+            DriveStore::Queued { ring, cells, due } => {
+                let net = self.net;
+                for &edge in &ring[slot] {
+                    let k = plan.target_index[net.edge_dst[edge as usize] as usize];
+                    let cell = &mut cells[k as usize];
+                    if cell.count == 0 {
+                        due.push(k);
+                    }
+                    cell.add(net.weights[edge as usize]);
+                }
+                for &k in due.iter() {
+                    let cell = std::mem::take(&mut cells[k as usize]);
+                    self.apply_drive(plan.target_node[k as usize] as usize, cell, t);
+                }
+                due.clear();
+                if self.cfg.record_causal {
+                    // the causes, in canonical order, of the targets that accepted their drive
+                    for &edge in &ring[slot] {
+                        let j = net.edge_dst[edge as usize] as usize;
+                        if t >= self.ready_tick[j] {
+                            self.pending[j].push((edge, t as u32, net.weights[edge as usize]));
+                        }
+                    }
+                }
+                ring[slot].clear();
+            }
+        }
+        self.drive = drive;
+    }
+
+    #[inline]
+    fn apply_drive(&mut self, j: usize, cell: Drive, t: u64) {
+        self.out.stats.n_arrivals += cell.count as u64;
+        if t < self.ready_tick[j] {
+            self.out.stats.n_lost += cell.count as u64;
+        } else {
+            self.decay_to(j, t);
+            self.u[j] += cell.sum;
+            self.touch(j);
+        }
+    }
+
+    /// Step 2b: the plastic arrivals due at `t`, one by one in canonical order (emission tick,
+    /// source id, edge id), which is the order they were pushed into the slot.
+    fn deliver_plastic(&mut self, slot: usize, t: u64) {
+        if self.ring[slot].is_empty() {
+            return;
+        }
         let arrivals = std::mem::take(&mut self.ring[slot]);
         let net = self.net;
         for &edge in &arrivals {
@@ -512,35 +758,27 @@ impl<'n> Simulation<'n> {
             if t < self.ready_tick[j] {
                 self.out.stats.n_lost += 1;
             } else {
-                if self.u_tick[j] != t {
-                    self.u[j] *= decay(t - self.u_tick[j], net.dt_ms, net.tau_m_ms[j]);
-                    self.u_tick[j] = t;
-                }
+                self.decay_to(j, t);
                 let w = self.weights[e];
                 self.u[j] += w;
                 if self.cfg.record_causal {
                     self.pending[j].push((edge, t as u32, w));
                 }
-                if !self.is_touched[j] {
-                    self.is_touched[j] = true;
-                    self.touched.push(j as u32);
-                }
+                self.touch(j);
             }
-            if let (Some(stdp), Some((plus, minus))) = (&self.cfg.stdp, &self.tables.stdp) {
-                if net.plastic[e] {
-                    // post-before-pre: depress by the target's post-synaptic trace
-                    if self.post_tick[j] != NEVER {
-                        let y = self.post_trace[j] * minus.get(t - self.post_tick[j]);
-                        self.weights[e] = clamp_weight(self.weights[e] - stdp.a_minus * y, stdp);
-                        self.out.stats.n_stdp_updates += 1;
-                    }
-                    self.pre_trace[e] = if self.pre_tick[e] == NEVER {
-                        1.0
-                    } else {
-                        self.pre_trace[e] * plus.get(t - self.pre_tick[e]) + 1.0
-                    };
-                    self.pre_tick[e] = t;
+            if let (Some(stdp), Some((plus, minus))) = (&self.cfg.stdp, &self.plan.stdp) {
+                // post-before-pre: depress by the target's post-synaptic trace
+                if self.post_tick[j] != NEVER {
+                    let y = self.post_trace[j] * minus.get(t - self.post_tick[j]);
+                    self.weights[e] = clamp_weight(self.weights[e] - stdp.a_minus * y, stdp);
+                    self.out.stats.n_stdp_updates += 1;
                 }
+                self.pre_trace[e] = if self.pre_tick[e] == NEVER {
+                    1.0
+                } else {
+                    self.pre_trace[e] * plus.get(t - self.pre_tick[e]) + 1.0
+                };
+                self.pre_tick[e] = t;
             }
         }
         let mut arrivals = arrivals;
@@ -575,7 +813,7 @@ impl<'n> Simulation<'n> {
         self.u_tick[j] = t;
         self.ready_tick[j] = t + net.refractory_ticks[j] as u64;
 
-        if let (Some(stdp), Some((plus, minus))) = (&self.cfg.stdp, &self.tables.stdp) {
+        if let (Some(stdp), Some((plus, minus))) = (&self.cfg.stdp, &self.plan.stdp) {
             // pre-before-post (arrivals at this very tick included): potentiate
             for &edge in &net.plastic_in_edge[net.plastic_in_ptr[j]..net.plastic_in_ptr[j + 1]] {
                 let e = edge as usize;
@@ -592,13 +830,100 @@ impl<'n> Simulation<'n> {
             };
             self.post_tick[j] = t;
         }
+    }
 
-        let n_ticks = self.cfg.n_ticks;
-        let ring_len = self.ring.len() as u64;
-        for &edge in &net.out_edge[net.out_ptr[j]..net.out_ptr[j + 1]] {
-            let arrival = t + net.delay_ticks[edge as usize] as u64;
-            if arrival < n_ticks {
-                self.ring[(arrival % ring_len) as usize].push(edge);
+    /// Step 5's last part, for the nodes that fired at `t` (ascending id): one signal per
+    /// out-edge (in edge-id order) that arrives within the run; plastic ones are queued,
+    /// fixed-weight ones go to the drive. Emitting after all of the tick's firings is the same
+    /// as emitting with each, since signals land in later slots, which nothing at `t` reads.
+    fn emit(&mut self, slot: usize, t: u64) {
+        let net = self.net;
+        let plan = self.plan;
+        let stdp_on = self.stdp_on;
+        let ring_len = self.ring.len();
+        // arrivals at or after this tick fall outside the run; a delay below it also fits
+        // the ring (ring_len > min(max delay, n_ticks)), so one subtraction wraps the slot
+        let horizon = self.cfg.n_ticks - t;
+        let slot_of = |delay: u64| {
+            let s = slot + delay as usize;
+            if s >= ring_len {
+                s - ring_len
+            } else {
+                s
+            }
+        };
+        let out_edges =
+            |j: u32| &net.out_edge[net.out_ptr[j as usize]..net.out_ptr[j as usize + 1]];
+        let Simulation {
+            firing,
+            ring,
+            drive,
+            ..
+        } = self;
+        match drive {
+            DriveStore::Dense { cells, due, words } => {
+                let n_targets = plan.target_node.len();
+                let words = *words;
+                let mut add = |delay: u32, dst: u32, w: f64| {
+                    if (delay as u64) < horizon {
+                        let s = slot_of(delay as u64);
+                        let k = plan.target_index[dst as usize] as usize;
+                        cells[s * n_targets + k].add(w);
+                        due[s * words + k / 64] |= 1 << (k % 64);
+                    }
+                };
+                if stdp_on {
+                    for &j in firing.iter() {
+                        for &edge in out_edges(j) {
+                            let delay = net.delay_ticks[edge as usize] as u64;
+                            if !net.is_fixed(edge as usize, true) && delay < horizon {
+                                ring[slot_of(delay)].push(edge);
+                            }
+                        }
+                    }
+                }
+                for &j in firing.iter() {
+                    let (lo, hi) = (net.out_ptr[j as usize], net.out_ptr[j as usize + 1]);
+                    if net.out_in_id_order {
+                        // edges are stored by source: walk the per-edge arrays in step
+                        let edges = net.delay_ticks[lo..hi]
+                            .iter()
+                            .zip(&net.edge_dst[lo..hi])
+                            .zip(&net.weights[lo..hi])
+                            .zip(&net.plastic[lo..hi]);
+                        for (((&delay, &dst), &w), &plastic) in edges {
+                            if !(stdp_on && plastic) {
+                                add(delay, dst, w);
+                            }
+                        }
+                    } else {
+                        for &edge in &net.out_edge[lo..hi] {
+                            let e = edge as usize;
+                            if net.is_fixed(e, stdp_on) {
+                                add(net.delay_ticks[e], net.edge_dst[e], net.weights[e]);
+                            }
+                        }
+                    }
+                }
+            }
+            DriveStore::Queued {
+                ring: fixed_ring, ..
+            } => {
+                for &j in firing.iter() {
+                    for &edge in out_edges(j) {
+                        let e = edge as usize;
+                        let delay = net.delay_ticks[e] as u64;
+                        if delay >= horizon {
+                            continue;
+                        }
+                        let s = slot_of(delay);
+                        if net.is_fixed(e, stdp_on) {
+                            fixed_ring[s].push(edge);
+                        } else {
+                            ring[s].push(edge);
+                        }
+                    }
+                }
             }
         }
     }

@@ -67,6 +67,12 @@ pub struct CompiledNetwork {
     pub(crate) plastic_in_ptr: Vec<usize>,
     pub(crate) plastic_in_edge: Vec<u32>,
     pub(crate) max_delay_ticks: u32,
+    /// How many nodes are the target of a fixed-weight edge: in a run without STDP (every
+    /// edge) and with STDP (non-plastic edges).
+    pub(crate) n_fixed_targets: [usize; 2],
+    /// The edges are listed by source (`out_edge` is `0, 1, 2, …`): a node's out-edges are
+    /// then a contiguous range of the per-edge arrays.
+    pub(crate) out_in_id_order: bool,
 }
 
 fn ticks_checked(field: String, ms: f64, dt_ms: f64) -> Result<u32> {
@@ -202,6 +208,15 @@ impl CompiledNetwork {
                 .map(|(e, &j)| (j as usize, e as u32)),
         );
         let max_delay_ticks = delay_ticks.iter().copied().max().unwrap_or(1);
+        let out_in_id_order = out_edge.iter().enumerate().all(|(p, &e)| p == e as usize);
+        let mut n_fixed_targets = [0usize; 2];
+        for (stdp_on, count) in n_fixed_targets.iter_mut().enumerate() {
+            let mut is_target = vec![false; n];
+            for (e, &j) in spec.edge_dst.iter().enumerate() {
+                is_target[j as usize] |= stdp_on == 0 || !spec.plastic[e];
+            }
+            *count = is_target.iter().filter(|&&b| b).count();
+        }
         Ok(CompiledNetwork {
             dt_ms,
             n_nodes: n,
@@ -217,6 +232,8 @@ impl CompiledNetwork {
             plastic_in_ptr,
             plastic_in_edge,
             max_delay_ticks,
+            n_fixed_targets,
+            out_in_id_order,
         })
     }
 
