@@ -505,9 +505,9 @@ struct Simulation<'n> {
     u_tick: Vec<u64>,
     /// First tick at which each node accepts arrivals again.
     ready_tick: Vec<u64>,
-    /// STDP pre-synaptic trace per edge (value at `pre_tick`) and post-synaptic trace per node.
-    pre_trace: Vec<f64>,
-    pre_tick: Vec<u64>,
+    /// STDP pre-synaptic trace per edge (value, tick of that value: side by side, one cache
+    /// line per arrival) and post-synaptic trace per node.
+    pre: Vec<(f64, u64)>,
     post_trace: Vec<f64>,
     post_tick: Vec<u64>,
     /// Accepted arrivals since the node's last reset (causal recorder only).
@@ -575,8 +575,11 @@ impl<'n> Simulation<'n> {
             u: vec![0.0; n],
             u_tick: vec![0; n],
             ready_tick: vec![0; n],
-            pre_trace: if stdp_on { vec![0.0; m] } else { Vec::new() },
-            pre_tick: if stdp_on { vec![NEVER; m] } else { Vec::new() },
+            pre: if stdp_on {
+                vec![(0.0, NEVER); m]
+            } else {
+                Vec::new()
+            },
             post_trace: if stdp_on { vec![0.0; n] } else { Vec::new() },
             post_tick: if stdp_on { vec![NEVER; n] } else { Vec::new() },
             pending: if causal {
@@ -773,12 +776,12 @@ impl<'n> Simulation<'n> {
                     self.weights[e] = clamp_weight(self.weights[e] - stdp.a_minus * y, stdp);
                     self.out.stats.n_stdp_updates += 1;
                 }
-                self.pre_trace[e] = if self.pre_tick[e] == NEVER {
-                    1.0
+                let (x, x_tick) = self.pre[e];
+                self.pre[e] = if x_tick == NEVER {
+                    (1.0, t)
                 } else {
-                    self.pre_trace[e] * plus.get(t - self.pre_tick[e]) + 1.0
+                    (x * plus.get(t - x_tick) + 1.0, t)
                 };
-                self.pre_tick[e] = t;
             }
         }
         let mut arrivals = arrivals;
@@ -817,8 +820,9 @@ impl<'n> Simulation<'n> {
             // pre-before-post (arrivals at this very tick included): potentiate
             for &edge in &net.plastic_in_edge[net.plastic_in_ptr[j]..net.plastic_in_ptr[j + 1]] {
                 let e = edge as usize;
-                if self.pre_tick[e] != NEVER {
-                    let x = self.pre_trace[e] * plus.get(t - self.pre_tick[e]);
+                let (x, x_tick) = self.pre[e];
+                if x_tick != NEVER {
+                    let x = x * plus.get(t - x_tick);
                     self.weights[e] = clamp_weight(self.weights[e] + stdp.a_plus * x, stdp);
                     self.out.stats.n_stdp_updates += 1;
                 }
@@ -873,7 +877,10 @@ impl<'n> Simulation<'n> {
                     }
                 };
                 if stdp_on {
-                    for &j in firing.iter() {
+                    for &j in firing
+                        .iter()
+                        .filter(|&&j| net.n_plastic_out[j as usize] > 0)
+                    {
                         for &edge in out_edges(j) {
                             let delay = net.delay_ticks[edge as usize] as u64;
                             if !net.is_fixed(edge as usize, true) && delay < horizon {
@@ -884,6 +891,9 @@ impl<'n> Simulation<'n> {
                 }
                 for &j in firing.iter() {
                     let (lo, hi) = (net.out_ptr[j as usize], net.out_ptr[j as usize + 1]);
+                    if stdp_on && net.n_plastic_out[j as usize] as usize == hi - lo {
+                        continue; // every out-edge is plastic
+                    }
                     if net.out_in_id_order {
                         // edges are stored by source: walk the per-edge arrays in step
                         let edges = net.delay_ticks[lo..hi]

@@ -73,6 +73,8 @@ pub struct CompiledNetwork {
     /// The edges are listed by source (`out_edge` is `0, 1, 2, …`): a node's out-edges are
     /// then a contiguous range of the per-edge arrays.
     pub(crate) out_in_id_order: bool,
+    /// Plastic out-edges of every node.
+    pub(crate) n_plastic_out: Vec<u32>,
 }
 
 fn ticks_checked(field: String, ms: f64, dt_ms: f64) -> Result<u32> {
@@ -208,6 +210,10 @@ impl CompiledNetwork {
                 .map(|(e, &j)| (j as usize, e as u32)),
         );
         let max_delay_ticks = delay_ticks.iter().copied().max().unwrap_or(1);
+        let mut n_plastic_out = vec![0u32; n];
+        for (e, &i) in spec.edge_src.iter().enumerate() {
+            n_plastic_out[i as usize] += u32::from(spec.plastic[e]);
+        }
         let out_in_id_order = out_edge.iter().enumerate().all(|(p, &e)| p == e as usize);
         let mut n_fixed_targets = [0usize; 2];
         for (stdp_on, count) in n_fixed_targets.iter_mut().enumerate() {
@@ -234,6 +240,7 @@ impl CompiledNetwork {
             max_delay_ticks,
             n_fixed_targets,
             out_in_id_order,
+            n_plastic_out,
         })
     }
 
