@@ -7,6 +7,7 @@ only difference allowed is the sign of a zero weight (``-0.0 == 0.0``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -91,3 +92,26 @@ def test_long_randomized_equivalence(case):
     net, stimulus, config = case
     assert_same(simulate(net, stimulus, config, backend="rust"),
                 simulate(net, stimulus, config, backend="reference"))
+
+
+def test_agree_with_edges_out_of_source_order_and_a_very_long_latency():
+    """Edges listed in a shuffled order (the engine then keeps each position's id) and one
+    latency of 10^9 ticks (target and delay no longer fit one 32-bit code)."""
+    net = crdm.input_recurrent(12, seed=5, image_shape=(6, 6), recurrent_weight=0.3)
+    order = np.random.default_rng(1).permutation(net.n_edges)
+    length = net.length_um[order].copy()
+    length[0] = 1e10 * max(float(net.velocity_m_s[order][0]), 1e-3) / 0.1
+    shuffled = crdm.Network(**{**{f.name: getattr(net, f.name) for f in
+                                  dataclasses.fields(net)},
+                               "edge_src": net.edge_src[order], "edge_dst": net.edge_dst[order],
+                               "weights": net.weights[order], "length_um": length,
+                               "velocity_m_s": net.velocity_m_s[order],
+                               "plastic": net.plastic[order]})
+    image = np.random.default_rng(0).random((6, 6)) > 0.5
+    for causal in (False, True):
+        cfg = RunConfig(duration_ms=60.0, stdp=StdpParams(), record_causal=causal,
+                        snapshot_edges="all")
+        stimulus = crdm.image_stimulus(image, shuffled, cfg)
+        rust = simulate(shuffled, stimulus, cfg, backend="rust")
+        assert rust.stats["n_stdp_updates"] > 0 and rust.stats["n_spikes"] > 100
+        assert_same(rust, simulate(shuffled, stimulus, cfg, backend="reference"))

@@ -18,7 +18,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{check_indices, check_len, CrdmError, Result};
-use crate::network::CompiledNetwork;
+use crate::network::{Code, CompiledNetwork, EdgeCodes};
 
 /// Marks "no such event yet" in the tick-valued state arrays.
 const NEVER: u64 = u64::MAX;
@@ -191,6 +191,15 @@ struct RunPlan {
     /// every few ticks decays once per tick, so this saves an `exp` per accepted drive.
     membrane: Vec<f64>,
     membrane_row: Vec<u32>,
+    /// Where each snapshot edge's weight lives during the run.
+    snapshot_from: Vec<WeightAt>,
+}
+
+/// A weight during a run: fixed (the network's, by position) or plastic (the run's, by rank).
+#[derive(Debug, Clone, Copy)]
+enum WeightAt {
+    Fixed(u32),
+    Plastic(u32),
 }
 
 const MEMBRANE_TABLE_TICKS: usize = 256;
@@ -227,12 +236,6 @@ fn dense_cells_bytes(ring_slots: u64, n_targets: usize) -> u64 {
 }
 
 impl CompiledNetwork {
-    /// The edge's weight cannot change during a run with or without STDP.
-    #[inline]
-    fn is_fixed(&self, e: usize, stdp_on: bool) -> bool {
-        !(stdp_on && self.plastic[e])
-    }
-
     fn ring_slots(&self, cfg: &RunConfig) -> u64 {
         // a signal never needs a slot further ahead than the end of the run
         (self.max_delay_ticks as u64).min(cfg.n_ticks) + 1
@@ -241,8 +244,9 @@ impl CompiledNetwork {
     /// `(target_index, target_node)` of the fixed-weight edges of a run with or without STDP.
     fn fixed_targets(&self, stdp_on: bool) -> (Vec<u32>, Vec<u32>) {
         let mut target_index = vec![u32::MAX; self.n_nodes];
-        for (e, &j) in self.edge_dst.iter().enumerate() {
-            if self.is_fixed(e, stdp_on) {
+        for pos in 0..self.n_edges() {
+            let (j, _, plastic) = self.codes.get(pos);
+            if !(stdp_on && plastic) {
                 target_index[j as usize] = 0;
             }
         }
@@ -291,6 +295,21 @@ impl RunPlan {
                 (rows.len() - 1) as u32
             })
             .collect();
+        let snapshot_from = if cfg.snapshot_edges.is_empty() {
+            Vec::new()
+        } else {
+            let positions = net.positions();
+            cfg.snapshot_edges
+                .iter()
+                .map(|&e| {
+                    let pos = positions[e as usize];
+                    match net.plastic_pos.binary_search(&pos) {
+                        Ok(rank) if cfg.stdp.is_some() => WeightAt::Plastic(rank as u32),
+                        _ => WeightAt::Fixed(pos),
+                    }
+                })
+                .collect()
+        };
         RunPlan {
             stdp,
             target_index,
@@ -298,6 +317,7 @@ impl RunPlan {
             dense,
             membrane,
             membrane_row,
+            snapshot_from,
         }
     }
 }
@@ -468,6 +488,22 @@ impl CompiledNetwork {
     }
 }
 
+/// The state of one plastic edge during a run (with STDP): its weight and its pre-synaptic
+/// trace `x` as of tick `x_tick`, side by side so that an arrival touches one cache line.
+#[derive(Debug, Clone, Copy)]
+struct Plastic {
+    w: f64,
+    x: f64,
+    x_tick: u64,
+}
+
+/// A plastic signal in flight: the edge's rank and its target.
+#[derive(Debug, Clone, Copy)]
+struct PlasticSignal {
+    rank: u32,
+    target: u32,
+}
+
 /// Where the fixed-weight signals in flight are kept.
 enum DriveStore {
     /// `cells[slot * n_targets + k]` sums the signals for target `k` due at the slot's tick,
@@ -478,7 +514,7 @@ enum DriveStore {
         due: Vec<u64>,
         words: usize,
     },
-    /// `ring[slot]` queues the edges of the signals due at the slot's tick; they are summed
+    /// `ring[slot]` queues the positions of the signals due at the slot's tick; they are summed
     /// into `cells[k]` (one per target) when they arrive, listed in `due`. Used with the
     /// causal recorder, which needs every edge, and when dense cells would be too large.
     Queued {
@@ -495,19 +531,18 @@ struct Simulation<'n> {
     plan: &'n RunPlan,
     /// Stimulus sorted by (tick, node).
     stimulus: Vec<(u64, u32)>,
-    /// `ring[t % ring.len()]` holds the plastic edges whose signals arrive at tick `t`.
-    ring: Vec<Vec<u32>>,
+    /// `ring[t % ring.len()]` holds the plastic signals that arrive at tick `t`.
+    ring: Vec<Vec<PlasticSignal>>,
     drive: DriveStore,
     stdp_on: bool,
-    weights: Vec<f64>,
+    /// With STDP, every plastic edge's state, by rank.
+    plastic: Vec<Plastic>,
     /// Summation `u` and the tick it was last brought up to date.
     u: Vec<f64>,
     u_tick: Vec<u64>,
     /// First tick at which each node accepts arrivals again.
     ready_tick: Vec<u64>,
-    /// STDP pre-synaptic trace per edge (value, tick of that value: side by side, one cache
-    /// line per arrival) and post-synaptic trace per node.
-    pre: Vec<(f64, u64)>,
+    /// STDP post-synaptic trace per node (value at `post_tick`).
     post_trace: Vec<f64>,
     post_tick: Vec<u64>,
     /// Accepted arrivals since the node's last reset (causal recorder only).
@@ -529,7 +564,6 @@ impl<'n> Simulation<'n> {
         plan: &'n RunPlan,
     ) -> Self {
         let n = net.n_nodes;
-        let m = net.n_edges();
         let mut stimulus: Vec<(u64, u32)> = stim
             .ticks
             .iter()
@@ -571,15 +605,21 @@ impl<'n> Simulation<'n> {
             ring: vec![Vec::new(); ring_len],
             drive,
             stdp_on,
-            weights: net.weights.clone(),
-            u: vec![0.0; n],
-            u_tick: vec![0; n],
-            ready_tick: vec![0; n],
-            pre: if stdp_on {
-                vec![(0.0, NEVER); m]
+            plastic: if stdp_on {
+                net.plastic_pos
+                    .iter()
+                    .map(|&pos| Plastic {
+                        w: net.weights[pos as usize],
+                        x: 0.0,
+                        x_tick: NEVER,
+                    })
+                    .collect()
             } else {
                 Vec::new()
             },
+            u: vec![0.0; n],
+            u_tick: vec![0; n],
+            ready_tick: vec![0; n],
             post_trace: if stdp_on { vec![0.0; n] } else { Vec::new() },
             post_tick: if stdp_on { vec![NEVER; n] } else { Vec::new() },
             pending: if causal {
@@ -598,8 +638,11 @@ impl<'n> Simulation<'n> {
     }
 
     fn snapshot(&mut self) {
-        for &e in &self.cfg.snapshot_edges {
-            self.out.snapshots.push(self.weights[e as usize]);
+        for &at in &self.plan.snapshot_from {
+            self.out.snapshots.push(match at {
+                WeightAt::Fixed(pos) => self.net.weights[pos as usize],
+                WeightAt::Plastic(rank) => self.plastic[rank as usize].w,
+            });
         }
     }
 
@@ -655,14 +698,7 @@ impl<'n> Simulation<'n> {
     #[inline]
     fn decay_to(&mut self, j: usize, t: u64) {
         if self.u_tick[j] != t {
-            let elapsed = t - self.u_tick[j];
-            let row = self.plan.membrane_row[j] as usize;
-            // the table's entries are computed by `decay` itself: the same bits
-            self.u[j] *= if row != u32::MAX as usize && elapsed < MEMBRANE_TABLE_TICKS as u64 {
-                self.plan.membrane[row * MEMBRANE_TABLE_TICKS + elapsed as usize]
-            } else {
-                decay(elapsed, self.net.dt_ms, self.net.tau_m_ms[j])
-            };
+            self.u[j] *= membrane_decay(self.net, self.plan, j, t - self.u_tick[j]);
             self.u_tick[j] = t;
         }
     }
@@ -706,13 +742,13 @@ impl<'n> Simulation<'n> {
             }
             DriveStore::Queued { ring, cells, due } => {
                 let net = self.net;
-                for &edge in &ring[slot] {
-                    let k = plan.target_index[net.edge_dst[edge as usize] as usize];
+                for &pos in &ring[slot] {
+                    let k = plan.target_index[net.codes.get(pos as usize).0 as usize];
                     let cell = &mut cells[k as usize];
                     if cell.count == 0 {
                         due.push(k);
                     }
-                    cell.add(net.weights[edge as usize]);
+                    cell.add(net.weights[pos as usize]);
                 }
                 for &k in due.iter() {
                     let cell = std::mem::take(&mut cells[k as usize]);
@@ -721,10 +757,11 @@ impl<'n> Simulation<'n> {
                 due.clear();
                 if self.cfg.record_causal {
                     // the causes, in canonical order, of the targets that accepted their drive
-                    for &edge in &ring[slot] {
-                        let j = net.edge_dst[edge as usize] as usize;
+                    for &pos in &ring[slot] {
+                        let j = net.codes.get(pos as usize).0 as usize;
                         if t >= self.ready_tick[j] {
-                            self.pending[j].push((edge, t as u32, net.weights[edge as usize]));
+                            let w = net.weights[pos as usize];
+                            self.pending[j].push((net.id_of(pos as usize), t as u32, w));
                         }
                     }
                 }
@@ -749,40 +786,47 @@ impl<'n> Simulation<'n> {
     /// Step 2b: the plastic arrivals due at `t`, one by one in canonical order (emission tick,
     /// source id, edge id), which is the order they were pushed into the slot.
     fn deliver_plastic(&mut self, slot: usize, t: u64) {
+        // plastic signals exist only with STDP on
+        let (Some(stdp), Some((plus, minus))) = (&self.cfg.stdp, &self.plan.stdp) else {
+            return;
+        };
         if self.ring[slot].is_empty() {
             return;
         }
         let arrivals = std::mem::take(&mut self.ring[slot]);
-        let net = self.net;
-        for &edge in &arrivals {
-            let e = edge as usize;
-            let j = net.edge_dst[e] as usize;
+        for &PlasticSignal { rank, target } in &arrivals {
+            let j = target as usize;
+            let edge = &mut self.plastic[rank as usize];
             self.out.stats.n_arrivals += 1;
             if t < self.ready_tick[j] {
                 self.out.stats.n_lost += 1;
             } else {
-                self.decay_to(j, t);
-                let w = self.weights[e];
-                self.u[j] += w;
+                if self.u_tick[j] != t {
+                    self.u[j] *= membrane_decay(self.net, self.plan, j, t - self.u_tick[j]);
+                    self.u_tick[j] = t;
+                }
+                self.u[j] += edge.w;
                 if self.cfg.record_causal {
-                    self.pending[j].push((edge, t as u32, w));
+                    let id = self.net.id_of(self.net.plastic_pos[rank as usize] as usize);
+                    self.pending[j].push((id, t as u32, edge.w));
                 }
-                self.touch(j);
-            }
-            if let (Some(stdp), Some((plus, minus))) = (&self.cfg.stdp, &self.plan.stdp) {
-                // post-before-pre: depress by the target's post-synaptic trace
-                if self.post_tick[j] != NEVER {
-                    let y = self.post_trace[j] * minus.get(t - self.post_tick[j]);
-                    self.weights[e] = clamp_weight(self.weights[e] - stdp.a_minus * y, stdp);
-                    self.out.stats.n_stdp_updates += 1;
+                if !self.is_touched[j] {
+                    self.is_touched[j] = true;
+                    self.touched.push(j as u32);
                 }
-                let (x, x_tick) = self.pre[e];
-                self.pre[e] = if x_tick == NEVER {
-                    (1.0, t)
-                } else {
-                    (x * plus.get(t - x_tick) + 1.0, t)
-                };
             }
+            // post-before-pre: depress by the target's post-synaptic trace
+            if self.post_tick[j] != NEVER {
+                let y = self.post_trace[j] * minus.get(t - self.post_tick[j]);
+                edge.w = clamp_weight(edge.w - stdp.a_minus * y, stdp);
+                self.out.stats.n_stdp_updates += 1;
+            }
+            edge.x = if edge.x_tick == NEVER {
+                1.0
+            } else {
+                edge.x * plus.get(t - edge.x_tick) + 1.0
+            };
+            edge.x_tick = t;
         }
         let mut arrivals = arrivals;
         arrivals.clear();
@@ -818,12 +862,11 @@ impl<'n> Simulation<'n> {
 
         if let (Some(stdp), Some((plus, minus))) = (&self.cfg.stdp, &self.plan.stdp) {
             // pre-before-post (arrivals at this very tick included): potentiate
-            for &edge in &net.plastic_in_edge[net.plastic_in_ptr[j]..net.plastic_in_ptr[j + 1]] {
-                let e = edge as usize;
-                let (x, x_tick) = self.pre[e];
-                if x_tick != NEVER {
-                    let x = x * plus.get(t - x_tick);
-                    self.weights[e] = clamp_weight(self.weights[e] + stdp.a_plus * x, stdp);
+            for &rank in &net.plastic_in[net.plastic_in_ptr[j]..net.plastic_in_ptr[j + 1]] {
+                let edge = &mut self.plastic[rank as usize];
+                if edge.x_tick != NEVER {
+                    let x = edge.x * plus.get(t - edge.x_tick);
+                    edge.w = clamp_weight(edge.w + stdp.a_plus * x, stdp);
                     self.out.stats.n_stdp_updates += 1;
                 }
             }
@@ -842,13 +885,21 @@ impl<'n> Simulation<'n> {
     /// as emitting with each, since signals land in later slots, which nothing at `t` reads.
     fn emit(&mut self, slot: usize, t: u64) {
         let net = self.net;
+        match &net.codes {
+            EdgeCodes::Narrow { codes, dst_bits } => self.emit_with(codes, *dst_bits, slot, t),
+            EdgeCodes::Wide(codes) => self.emit_with(codes, 0, slot, t),
+        }
+    }
+
+    fn emit_with<C: Code>(&mut self, codes: &[C], dst_bits: u32, slot: usize, t: u64) {
+        let net = self.net;
         let plan = self.plan;
         let stdp_on = self.stdp_on;
         let ring_len = self.ring.len();
         // arrivals at or after this tick fall outside the run; a delay below it also fits
         // the ring (ring_len > min(max delay, n_ticks)), so one subtraction wraps the slot
         let horizon = self.cfg.n_ticks - t;
-        let slot_of = |delay: u64| {
+        let slot_of = |delay: u32| {
             let s = slot + delay as usize;
             if s >= ring_len {
                 s - ring_len
@@ -856,81 +907,46 @@ impl<'n> Simulation<'n> {
                 s
             }
         };
-        let out_edges =
-            |j: u32| &net.out_edge[net.out_ptr[j as usize]..net.out_ptr[j as usize + 1]];
         let Simulation {
             firing,
             ring,
             drive,
             ..
         } = self;
-        match drive {
-            DriveStore::Dense { cells, due, words } => {
-                let n_targets = plan.target_node.len();
-                let words = *words;
-                let mut add = |delay: u32, dst: u32, w: f64| {
-                    if (delay as u64) < horizon {
-                        let s = slot_of(delay as u64);
-                        let k = plan.target_index[dst as usize] as usize;
-                        cells[s * n_targets + k].add(w);
-                        due[s * words + k / 64] |= 1 << (k % 64);
-                    }
-                };
-                if stdp_on {
-                    for &j in firing
-                        .iter()
-                        .filter(|&&j| net.n_plastic_out[j as usize] > 0)
-                    {
-                        for &edge in out_edges(j) {
-                            let delay = net.delay_ticks[edge as usize] as u64;
-                            if !net.is_fixed(edge as usize, true) && delay < horizon {
-                                ring[slot_of(delay)].push(edge);
+        let n_targets = plan.target_node.len();
+        for &j in firing.iter() {
+            let (lo, hi) = (net.out_ptr[j as usize], net.out_ptr[j as usize + 1]);
+            let mut rank = net.plastic_out_start[j as usize];
+            let edges = codes[lo..hi].iter().zip(&net.weights[lo..hi]);
+            match drive {
+                DriveStore::Dense { cells, due, words } => {
+                    for (&code, &w) in edges {
+                        let (dst, delay, plastic) = code.unpack(dst_bits);
+                        if stdp_on && plastic {
+                            if (delay as u64) < horizon {
+                                ring[slot_of(delay)].push(PlasticSignal { rank, target: dst });
                             }
+                            rank += 1;
+                        } else if (delay as u64) < horizon {
+                            let s = slot_of(delay);
+                            let k = plan.target_index[dst as usize] as usize;
+                            cells[s * n_targets + k].add(w);
+                            due[s * *words + k / 64] |= 1 << (k % 64);
                         }
                     }
                 }
-                for &j in firing.iter() {
-                    let (lo, hi) = (net.out_ptr[j as usize], net.out_ptr[j as usize + 1]);
-                    if stdp_on && net.n_plastic_out[j as usize] as usize == hi - lo {
-                        continue; // every out-edge is plastic
-                    }
-                    if net.out_in_id_order {
-                        // edges are stored by source: walk the per-edge arrays in step
-                        let edges = net.delay_ticks[lo..hi]
-                            .iter()
-                            .zip(&net.edge_dst[lo..hi])
-                            .zip(&net.weights[lo..hi])
-                            .zip(&net.plastic[lo..hi]);
-                        for (((&delay, &dst), &w), &plastic) in edges {
-                            if !(stdp_on && plastic) {
-                                add(delay, dst, w);
+                DriveStore::Queued {
+                    ring: fixed_ring, ..
+                } => {
+                    for (pos, (&code, _)) in (lo..).zip(edges) {
+                        let (dst, delay, plastic) = code.unpack(dst_bits);
+                        if stdp_on && plastic {
+                            if (delay as u64) < horizon {
+                                ring[slot_of(delay)].push(PlasticSignal { rank, target: dst });
                             }
-                        }
-                    } else {
-                        for &edge in &net.out_edge[lo..hi] {
-                            let e = edge as usize;
-                            if net.is_fixed(e, stdp_on) {
-                                add(net.delay_ticks[e], net.edge_dst[e], net.weights[e]);
-                            }
-                        }
-                    }
-                }
-            }
-            DriveStore::Queued {
-                ring: fixed_ring, ..
-            } => {
-                for &j in firing.iter() {
-                    for &edge in out_edges(j) {
-                        let e = edge as usize;
-                        let delay = net.delay_ticks[e] as u64;
-                        if delay >= horizon {
-                            continue;
-                        }
-                        let s = slot_of(delay);
-                        if net.is_fixed(e, stdp_on) {
-                            fixed_ring[s].push(edge);
-                        } else {
-                            ring[s].push(edge);
+                            rank += 1;
+                        } else if (delay as u64) < horizon {
+                            fixed_ring[slot_of(delay)].push(pos as u32);
                         }
                     }
                 }
@@ -939,7 +955,27 @@ impl<'n> Simulation<'n> {
     }
 
     fn finish(mut self) -> RunResult {
-        self.out.final_weights = self.weights;
+        let net = self.net;
+        let mut weights = vec![0.0; net.n_edges()];
+        for (pos, &w) in net.weights.iter().enumerate() {
+            weights[net.id_of(pos) as usize] = w;
+        }
+        for (edge, &pos) in self.plastic.iter().zip(&net.plastic_pos) {
+            weights[net.id_of(pos as usize) as usize] = edge.w;
+        }
+        self.out.final_weights = weights;
         self.out
+    }
+}
+
+/// `decay(elapsed, dt, τ_m[j])`, from the plan's table when it has the entry: the table's
+/// entries are computed by `decay` itself, so the bits are the same.
+#[inline]
+fn membrane_decay(net: &CompiledNetwork, plan: &RunPlan, j: usize, elapsed: u64) -> f64 {
+    let row = plan.membrane_row[j] as usize;
+    if row != u32::MAX as usize && elapsed < MEMBRANE_TABLE_TICKS as u64 {
+        plan.membrane[row * MEMBRANE_TABLE_TICKS + elapsed as usize]
+    } else {
+        decay(elapsed, net.dt_ms, net.tau_m_ms[j])
     }
 }

@@ -47,9 +47,11 @@ pub struct NetworkSpec<'a> {
 
 /// A validated network laid out for simulation at a fixed tick length.
 ///
-/// Out-edges are stored in CSR form grouped by source and, within a source, in ascending edge
-/// id: that order, together with firing in ascending node id, fixes the canonical order in
-/// which arrivals of one tick are summed.
+/// Edges are stored by source ("positions"): node `i`'s out-edges are positions
+/// `out_ptr[i]..out_ptr[i + 1]`, in ascending edge id. That order, together with firing in
+/// ascending node id, fixes the canonical order in which arrivals of one tick are summed.
+/// Each position holds its target, delay and plastic flag packed in one integer
+/// ([`EdgeCodes`]) and its weight: 12 bytes per edge when the packing fits 32 bits.
 #[derive(Debug, Clone)]
 pub struct CompiledNetwork {
     pub(crate) dt_ms: f64,
@@ -58,23 +60,107 @@ pub struct CompiledNetwork {
     pub(crate) threshold: Vec<f64>,
     pub(crate) tau_m_ms: Vec<f64>,
     pub(crate) out_ptr: Vec<usize>,
-    pub(crate) out_edge: Vec<u32>,
-    pub(crate) edge_dst: Vec<u32>,
-    pub(crate) delay_ticks: Vec<u32>,
+    /// The edge id of every position; `None` when the edges came listed by source, so that
+    /// the id is the position (every builder in crdm lists them so).
+    pub(crate) edge_id: Option<Vec<u32>>,
+    pub(crate) codes: EdgeCodes,
+    /// Initial weight of every position.
     pub(crate) weights: Vec<f64>,
-    pub(crate) plastic: Vec<bool>,
-    /// Plastic in-edges of every node (CSR), for potentiation when the node fires.
+    /// Plastic edges are numbered ("ranks") in position order: node `i`'s plastic out-edges
+    /// have ranks `plastic_out_start[i]..plastic_out_start[i + 1]`.
+    pub(crate) plastic_out_start: Vec<u32>,
+    /// Position of every plastic rank (ascending).
+    pub(crate) plastic_pos: Vec<u32>,
+    /// Plastic in-edges of every node (CSR of ranks), for potentiation when the node fires.
     pub(crate) plastic_in_ptr: Vec<usize>,
-    pub(crate) plastic_in_edge: Vec<u32>,
+    pub(crate) plastic_in: Vec<u32>,
     pub(crate) max_delay_ticks: u32,
     /// How many nodes are the target of a fixed-weight edge: in a run without STDP (every
     /// edge) and with STDP (non-plastic edges).
     pub(crate) n_fixed_targets: [usize; 2],
-    /// The edges are listed by source (`out_edge` is `0, 1, 2, …`): a node's out-edges are
-    /// then a contiguous range of the per-edge arrays.
-    pub(crate) out_in_id_order: bool,
-    /// Plastic out-edges of every node.
-    pub(crate) n_plastic_out: Vec<u32>,
+}
+
+/// An edge's target, delay (ticks) and plastic flag packed into one integer: the flag in the
+/// top bit, the delay above the target. Delays are below `2^31` ([`MAX_TICKS`]), so `u64`
+/// always fits; `u32` fits when `target bits + delay bits <= 31` (the Section-4 networks
+/// need 10 + 8).
+pub(crate) trait Code: Copy {
+    /// `(target, delay_ticks, plastic)`.
+    fn unpack(self, dst_bits: u32) -> (u32, u32, bool);
+}
+
+impl Code for u32 {
+    #[inline(always)]
+    fn unpack(self, dst_bits: u32) -> (u32, u32, bool) {
+        let rest = self & 0x7fff_ffff;
+        (
+            rest & ((1 << dst_bits) - 1),
+            rest >> dst_bits,
+            self >> 31 != 0,
+        )
+    }
+}
+
+impl Code for u64 {
+    #[inline(always)]
+    fn unpack(self, _dst_bits: u32) -> (u32, u32, bool) {
+        (
+            self as u32,
+            ((self >> 32) as u32) & 0x7fff_ffff,
+            self >> 63 != 0,
+        )
+    }
+}
+
+/// The packed edges of a network, one code per position.
+#[derive(Debug, Clone)]
+pub(crate) enum EdgeCodes {
+    Narrow { codes: Vec<u32>, dst_bits: u32 },
+    Wide(Vec<u64>),
+}
+
+impl EdgeCodes {
+    fn pack(dst: &[u32], delay: &[u32], plastic: &[bool], n_nodes: usize) -> Self {
+        let bits = |v: u64| u64::BITS - v.leading_zeros();
+        let dst_bits = bits(n_nodes as u64 - 1);
+        let max_delay = delay.iter().copied().max().unwrap_or(0);
+        let rows = dst.iter().zip(delay).zip(plastic);
+        if dst_bits + bits(max_delay as u64) <= 31 {
+            let codes = rows
+                .map(|((&j, &d), &p)| u32::from(p) << 31 | d << dst_bits | j)
+                .collect();
+            EdgeCodes::Narrow { codes, dst_bits }
+        } else {
+            let codes = rows
+                .map(|((&j, &d), &p)| u64::from(p) << 63 | u64::from(d) << 32 | u64::from(j))
+                .collect();
+            EdgeCodes::Wide(codes)
+        }
+    }
+
+    /// `(target, delay_ticks, plastic)` of position `pos`.
+    #[inline]
+    pub(crate) fn get(&self, pos: usize) -> (u32, u32, bool) {
+        match self {
+            EdgeCodes::Narrow { codes, dst_bits } => codes[pos].unpack(*dst_bits),
+            EdgeCodes::Wide(codes) => codes[pos].unpack(0),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            EdgeCodes::Narrow { codes, .. } => codes.len(),
+            EdgeCodes::Wide(codes) => codes.len(),
+        }
+    }
+
+    /// Bytes per code.
+    pub(crate) fn code_bytes(&self) -> usize {
+        match self {
+            EdgeCodes::Narrow { .. } => 4,
+            EdgeCodes::Wide(_) => 8,
+        }
+    }
 }
 
 fn ticks_checked(field: String, ms: f64, dt_ms: f64) -> Result<u32> {
@@ -193,36 +279,50 @@ impl CompiledNetwork {
             })
             .collect::<Result<Vec<u32>>>()?;
 
-        let edge_dst: Vec<u32> = spec.edge_dst.iter().map(|&j| j as u32).collect();
-        let (out_ptr, out_edge) = csr(
+        let (out_ptr, order) = csr(
             n,
             spec.edge_src
                 .iter()
                 .enumerate()
                 .map(|(e, &i)| (i as usize, e as u32)),
         );
-        let (plastic_in_ptr, plastic_in_edge) = csr(
+        let by_position = |f: &dyn Fn(usize) -> u32| -> Vec<u32> {
+            order.iter().map(|&e| f(e as usize)).collect()
+        };
+        let dst = by_position(&|e| spec.edge_dst[e] as u32);
+        let delay = by_position(&|e| delay_ticks[e]);
+        let plastic: Vec<bool> = order.iter().map(|&e| spec.plastic[e as usize]).collect();
+        let weights: Vec<f64> = order.iter().map(|&e| spec.weights[e as usize]).collect();
+        let codes = EdgeCodes::pack(&dst, &delay, &plastic, n);
+
+        let mut plastic_out_start = vec![0u32; n + 1];
+        for i in 0..n {
+            let count = plastic[out_ptr[i]..out_ptr[i + 1]]
+                .iter()
+                .filter(|&&p| p)
+                .count();
+            plastic_out_start[i + 1] = plastic_out_start[i] + count as u32;
+        }
+        let plastic_pos: Vec<u32> = (0..plastic.len() as u32)
+            .filter(|&pos| plastic[pos as usize])
+            .collect();
+        let (plastic_in_ptr, plastic_in) = csr(
             n,
-            spec.edge_dst
+            plastic_pos
                 .iter()
                 .enumerate()
-                .filter(|&(e, _)| spec.plastic[e])
-                .map(|(e, &j)| (j as usize, e as u32)),
+                .map(|(rank, &pos)| (dst[pos as usize] as usize, rank as u32)),
         );
-        let max_delay_ticks = delay_ticks.iter().copied().max().unwrap_or(1);
-        let mut n_plastic_out = vec![0u32; n];
-        for (e, &i) in spec.edge_src.iter().enumerate() {
-            n_plastic_out[i as usize] += u32::from(spec.plastic[e]);
-        }
-        let out_in_id_order = out_edge.iter().enumerate().all(|(p, &e)| p == e as usize);
+        let max_delay_ticks = delay.iter().copied().max().unwrap_or(1);
         let mut n_fixed_targets = [0usize; 2];
         for (stdp_on, count) in n_fixed_targets.iter_mut().enumerate() {
             let mut is_target = vec![false; n];
-            for (e, &j) in spec.edge_dst.iter().enumerate() {
-                is_target[j as usize] |= stdp_on == 0 || !spec.plastic[e];
+            for (&j, &p) in dst.iter().zip(&plastic) {
+                is_target[j as usize] |= stdp_on == 0 || !p;
             }
             *count = is_target.iter().filter(|&&b| b).count();
         }
+        let in_id_order = order.iter().enumerate().all(|(pos, &e)| pos == e as usize);
         Ok(CompiledNetwork {
             dt_ms,
             n_nodes: n,
@@ -230,18 +330,42 @@ impl CompiledNetwork {
             threshold: spec.threshold.to_vec(),
             tau_m_ms: spec.tau_m_ms.to_vec(),
             out_ptr,
-            out_edge,
-            edge_dst,
-            delay_ticks,
-            weights: spec.weights.to_vec(),
-            plastic: spec.plastic.to_vec(),
+            edge_id: (!in_id_order).then_some(order),
+            codes,
+            weights,
+            plastic_out_start,
+            plastic_pos,
             plastic_in_ptr,
-            plastic_in_edge,
+            plastic_in,
             max_delay_ticks,
             n_fixed_targets,
-            out_in_id_order,
-            n_plastic_out,
         })
+    }
+
+    /// The edge id stored at position `pos`.
+    #[inline]
+    pub(crate) fn id_of(&self, pos: usize) -> u32 {
+        match &self.edge_id {
+            Some(ids) => ids[pos],
+            None => pos as u32,
+        }
+    }
+
+    /// The position of every edge id.
+    pub(crate) fn positions(&self) -> Vec<u32> {
+        let mut pos = vec![0u32; self.n_edges()];
+        for p in 0..self.n_edges() {
+            pos[self.id_of(p) as usize] = p as u32;
+        }
+        pos
+    }
+
+    /// Bytes the compiled network holds per edge (codes, weights, the id of every position
+    /// when edges were not listed by source, and the rank lists of the plastic edges).
+    pub fn bytes_per_edge(&self) -> f64 {
+        let m = self.n_edges().max(1) as f64;
+        let per_edge = self.codes.code_bytes() + 8 + self.edge_id.as_ref().map_or(0, |_| 4);
+        per_edge as f64 + 8.0 * self.plastic_pos.len() as f64 / m
     }
 
     pub fn n_nodes(&self) -> usize {
@@ -249,16 +373,20 @@ impl CompiledNetwork {
     }
 
     pub fn n_edges(&self) -> usize {
-        self.edge_dst.len()
+        self.codes.len()
     }
 
     pub fn dt_ms(&self) -> f64 {
         self.dt_ms
     }
 
-    /// Latency of every edge in ticks.
-    pub fn delay_ticks(&self) -> &[u32] {
-        &self.delay_ticks
+    /// Latency of every edge in ticks, by edge id.
+    pub fn delay_ticks(&self) -> Vec<u32> {
+        let mut out = vec![0u32; self.n_edges()];
+        for pos in 0..self.n_edges() {
+            out[self.id_of(pos) as usize] = self.codes.get(pos).1;
+        }
+        out
     }
 
     /// Refractory period of every node in ticks.

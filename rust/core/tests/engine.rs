@@ -101,6 +101,51 @@ fn latency_is_length_over_velocity_rounded_half_up() {
 }
 
 #[test]
+fn edges_in_any_order_and_any_packing_give_the_same_run() {
+    // 1 -> 2 and 0 -> 2 listed out of source order (the network keeps their ids), plus a
+    // plastic edge 2 -> 0 whose latency (10^10 µm at 0.1 m/s: 10^9 ticks, 30 bits) does not
+    // fit a 32-bit code next to the target (2 bits) and the flag: the wide packing
+    let short = Net::new(3, &[(1, 2, 0.6, 120.0), (0, 2, 0.6, 100.0)]);
+    let mut long = Net::new(
+        3,
+        &[(1, 2, 0.6, 120.0), (0, 2, 0.6, 100.0), (2, 0, 0.5, 1.0e10)],
+    );
+    long.plastic[2] = true;
+    let (a, b) = (short.compile(0.1), long.compile(0.1));
+    assert_eq!(b.delay_ticks(), vec![12, 10, 1_000_000_000]);
+    // code + weight (+ the id of each position, as these are not listed by source; + 8 bytes
+    // of rank lists per plastic edge)
+    assert_eq!(a.bytes_per_edge(), 4.0 + 8.0 + 4.0);
+    assert_eq!(b.bytes_per_edge(), 8.0 + 8.0 + 4.0 + 8.0 / 3.0);
+    let sorted = Net::new(3, &[(0, 2, 0.6, 100.0), (1, 2, 0.6, 120.0)]).compile(0.1);
+    assert_eq!(sorted.bytes_per_edge(), 12.0);
+    let mut cfg = config(100);
+    cfg.stdp = Some(StdpParams {
+        a_plus: 0.1,
+        tau_plus_ms: 10.0,
+        a_minus: 0.1,
+        tau_minus_ms: 10.0,
+        w_min: -1.0,
+        w_max: 1.0,
+    });
+    cfg.snapshot_ticks = vec![100];
+    cfg.snapshot_edges = vec![1, 0];
+    let (ra, rb) = (
+        run(&a, &[(0, 0), (1, 0)], &cfg),
+        run(&b, &[(0, 0), (1, 0)], &cfg),
+    );
+    // 0.6 at tick 10 (edge 1), then 1.2 at tick 12 (edge 0): node 2 fires at 12
+    assert_eq!(spikes_of(&ra, 2), vec![12]);
+    assert_eq!(spikes_of(&rb, 2), vec![12]);
+    let k = ra.spike_node.iter().position(|&n| n == 2).unwrap();
+    let causes = ra.cause_ptr[k] as usize..ra.cause_ptr[k + 1] as usize;
+    assert_eq!(&ra.cause_edge[causes], &[1, 0]);
+    assert_eq!(ra.cause_edge, rb.cause_edge);
+    assert_eq!(ra.snapshots, vec![0.6, 0.6]);
+    assert_eq!(rb.final_weights, vec![0.6, 0.6, 0.5]);
+}
+
+#[test]
 fn refractory_arrival_is_lost_and_earliest_claims() {
     let net = Net::new(3, &[(0, 2, 2.0, 100.0), (1, 2, 2.0, 120.0)]).compile(0.1);
     let r = run(&net, &[(0, 0), (1, 0)], &config(50));

@@ -149,7 +149,7 @@ impl Engine {
 
     /// Latency of every edge in ticks (a copy).
     fn delay_ticks<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArray1<u32>> {
-        self.net.delay_ticks().to_vec().into_pyarray(py)
+        self.net.delay_ticks().into_pyarray(py)
     }
 
     /// Refractory period of every node in ticks (a copy).
