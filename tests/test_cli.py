@@ -75,6 +75,7 @@ def test_bench_reports_every_configuration_with_the_same_work_on_any_core_count(
         (n, stdp, cores) for n in (5, 10) for stdp in (True, False) for cores in (1, 2)]
     for serial, parallel in zip(rows[::2], rows[1::2], strict=True):
         assert serial["events_per_image"] == parallel["events_per_image"] > 0
+    assert all(12 <= r["network_bytes_per_synapse"] < 16 for r in rows)
     assert record["machine"]["cores"] >= 1
     assert main(["bench", "--sizes", "5", "--images", "2", "--data-dir", str(mnist_dir)]) == 0
     assert "Mevents/s/core" in capsys.readouterr().out

@@ -288,3 +288,13 @@ def test_a_refractory_target_loses_its_whole_drive(backend):
                       backend=backend)
     assert spikes_of(result, 3) == [5]
     assert result.stats["n_arrivals"] == 3 and result.stats["n_lost"] == 3
+
+
+def test_bytes_per_edge_of_the_compiled_network():
+    # listed by source, targets and delays within 32 bits: 4-byte code + 8-byte weight, plus
+    # 8 bytes of rank lists per plastic edge
+    net = crdm.input_recurrent(20, seed=0, image_shape=(5, 5))
+    plastic = int(net.plastic.sum())
+    assert crdm.Simulator(net).bytes_per_edge == 12 + 8 * plastic / net.n_edges
+    with pytest.raises(crdm.errors.ValidationError, match="reference"):
+        _ = crdm.Simulator(net, backend="reference").bytes_per_edge

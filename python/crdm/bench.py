@@ -76,16 +76,17 @@ def bench_engine(sizes: Sequence[int], images: np.ndarray, *, threads: int | Non
                     "events_per_s_per_core": events / wall / cores,
                     "recurrent_rate_hz": spikes / len(stimuli) / n / (duration_ms / 1000),
                     "synapses": int(net.n_edges),
+                    "network_bytes_per_synapse": sim.bytes_per_edge,
                 })
     return rows
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     lines = [f"{'N':>4} {'STDP':>4} {'cores':>5} {'ms/image':>9} {'events/image':>13} "
-             f"{'Mevents/s/core':>15} {'rate Hz':>8}"]
+             f"{'Mevents/s/core':>15} {'rate Hz':>8} {'B/synapse':>10}"]
     for r in rows:
         lines.append(f"{r['n_recurrent']:>4} {'on' if r['stdp'] else 'off':>4} {r['cores']:>5} "
                      f"{r['ms_per_image']:>9.1f} {r['events_per_image']:>13.0f} "
                      f"{r['events_per_s_per_core'] / 1e6:>15.1f} "
-                     f"{r['recurrent_rate_hz']:>8.1f}")
+                     f"{r['recurrent_rate_hz']:>8.1f} {r['network_bytes_per_synapse']:>10.1f}")
     return "\n".join(lines)

@@ -341,6 +341,18 @@ class Simulator:
                 net.refractory_ms, net.threshold, net.tau_m_ms, net.edge_src, net.edge_dst,
                 net.weights, net.length_um, net.velocity_m_s, net.plastic, self.dt_ms)
 
+    @property
+    def bytes_per_edge(self) -> float:
+        """Bytes the compiled network holds per edge: a packed (target, delay, plastic flag)
+        code of 4 bytes (8 when they do not fit 32 bits), the weight, the edge id of each
+        position when the edges are not listed by source, and 8 bytes of rank lists per plastic
+        edge. Runs add their own state (``docs/performance.md``). Rust backend only."""
+        if self._engine is None:
+            raise ValidationError("`bytes_per_edge` describes the Rust engine's layout; this "
+                                  "Simulator uses the reference backend", "backend",
+                                  self.backend)
+        return float(self._engine.bytes_per_edge)
+
     def run(self, stimulus: Stimulus, config: RunConfig) -> SimulationResult:
         """Simulates one stimulus from the network's initial weights and a resting state."""
         return self.run_batch([stimulus], config, n_threads=1)[0]

@@ -147,6 +147,12 @@ impl Engine {
         self.net.dt_ms()
     }
 
+    /// Bytes the compiled network holds per edge.
+    #[getter]
+    fn bytes_per_edge(&self) -> f64 {
+        self.net.bytes_per_edge()
+    }
+
     /// Latency of every edge in ticks (a copy).
     fn delay_ticks<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArray1<u32>> {
         self.net.delay_ticks().into_pyarray(py)
