@@ -60,7 +60,11 @@ def cases(draw):
     config = RunConfig(duration_ms=draw(st.sampled_from([2.0, 8.0, 20.0])), dt_ms=dt, stdp=stdp,
                        record_causal=draw(st.booleans()),
                        snapshot_interval_ms=draw(st.sampled_from([None, 1.0, 5.0])),
-                       snapshot_edges=draw(st.sampled_from(["plastic", "all"])))
+                       snapshot_edges=draw(st.one_of(
+                           st.sampled_from(["plastic", "all"]),
+                           # any ids, any order, repeats allowed
+                           st.lists(st.integers(0, max(m - 1, 0)), max_size=8 if m else 0)
+                           .map(lambda ids: np.array(ids, dtype=np.int64)))))
     k = draw(st.integers(0, 25))
     stimulus = Stimulus(np.array(draw(st.lists(ints, min_size=k, max_size=k)), dtype=np.int64),
                         np.array(draw(st.lists(st.integers(0, config.n_ticks - 1), min_size=k,

@@ -268,6 +268,37 @@ impl CompiledNetwork {
     }
 }
 
+/// Where each snapshot edge's weight lives during a run. Snapshot edges usually come in
+/// ascending order (all edges, or the plastic ones), so the plastic ranks are found by walking
+/// alongside them; an edge out of order is looked up by bisection.
+fn snapshot_sources(net: &CompiledNetwork, cfg: &RunConfig) -> Vec<WeightAt> {
+    if cfg.snapshot_edges.is_empty() {
+        return Vec::new();
+    }
+    let positions = net.edge_id.as_ref().map(|_| net.positions());
+    let ranks = &net.plastic_pos;
+    let mut next = 0usize; // the first rank whose position is not below `last`
+    let mut last = 0u32;
+    cfg.snapshot_edges
+        .iter()
+        .map(|&e| {
+            let pos = positions.as_ref().map_or(e as u32, |p| p[e as usize]);
+            if pos < last {
+                next = ranks.partition_point(|&r| r < pos);
+            } else {
+                while ranks.get(next).is_some_and(|&r| r < pos) {
+                    next += 1;
+                }
+            }
+            last = pos;
+            match ranks.get(next) {
+                Some(&r) if r == pos && cfg.stdp.is_some() => WeightAt::Plastic(next as u32),
+                _ => WeightAt::Fixed(pos),
+            }
+        })
+        .collect()
+}
+
 impl RunPlan {
     fn new(net: &CompiledNetwork, cfg: &RunConfig) -> Self {
         let stdp = cfg.stdp.as_ref().map(|p| {
@@ -295,21 +326,7 @@ impl RunPlan {
                 (rows.len() - 1) as u32
             })
             .collect();
-        let snapshot_from = if cfg.snapshot_edges.is_empty() {
-            Vec::new()
-        } else {
-            let positions = net.positions();
-            cfg.snapshot_edges
-                .iter()
-                .map(|&e| {
-                    let pos = positions[e as usize];
-                    match net.plastic_pos.binary_search(&pos) {
-                        Ok(rank) if cfg.stdp.is_some() => WeightAt::Plastic(rank as u32),
-                        _ => WeightAt::Fixed(pos),
-                    }
-                })
-                .collect()
-        };
+        let snapshot_from = snapshot_sources(net, cfg);
         RunPlan {
             stdp,
             target_index,
