@@ -268,31 +268,24 @@ impl CompiledNetwork {
     }
 }
 
-/// Where each snapshot edge's weight lives during a run. Snapshot edges usually come in
-/// ascending order (all edges, or the plastic ones), so the plastic ranks are found by walking
-/// alongside them; an edge out of order is looked up by bisection.
+/// Where each snapshot edge's weight lives during a run.
 fn snapshot_sources(net: &CompiledNetwork, cfg: &RunConfig) -> Vec<WeightAt> {
     if cfg.snapshot_edges.is_empty() {
         return Vec::new();
     }
     let positions = net.edge_id.as_ref().map(|_| net.positions());
-    let ranks = &net.plastic_pos;
-    let mut next = 0usize; // the first rank whose position is not below `last`
-    let mut last = 0u32;
+    let mut rank_at = vec![u32::MAX; if cfg.stdp.is_some() { net.n_edges() } else { 0 }];
+    for (rank, &pos) in net.plastic_pos.iter().enumerate() {
+        if let Some(slot) = rank_at.get_mut(pos as usize) {
+            *slot = rank as u32;
+        }
+    }
     cfg.snapshot_edges
         .iter()
         .map(|&e| {
             let pos = positions.as_ref().map_or(e as u32, |p| p[e as usize]);
-            if pos < last {
-                next = ranks.partition_point(|&r| r < pos);
-            } else {
-                while ranks.get(next).is_some_and(|&r| r < pos) {
-                    next += 1;
-                }
-            }
-            last = pos;
-            match ranks.get(next) {
-                Some(&r) if r == pos && cfg.stdp.is_some() => WeightAt::Plastic(next as u32),
+            match rank_at.get(pos as usize) {
+                Some(&rank) if rank != u32::MAX => WeightAt::Plastic(rank),
                 _ => WeightAt::Fixed(pos),
             }
         })
@@ -879,8 +872,7 @@ impl<'n> Simulation<'n> {
 
         if let (Some(stdp), Some((plus, minus))) = (&self.cfg.stdp, &self.plan.stdp) {
             // pre-before-post (arrivals at this very tick included): potentiate
-            for &rank in &net.plastic_in[net.plastic_in_ptr[j]..net.plastic_in_ptr[j + 1]] {
-                let edge = &mut self.plastic[rank as usize];
+            for edge in &mut self.plastic[net.plastic_in_ptr[j]..net.plastic_in_ptr[j + 1]] {
                 if edge.x_tick != NEVER {
                     let x = edge.x * plus.get(t - edge.x_tick);
                     edge.w = clamp_weight(edge.w + stdp.a_plus * x, stdp);
@@ -933,7 +925,7 @@ impl<'n> Simulation<'n> {
         let n_targets = plan.target_node.len();
         for &j in firing.iter() {
             let (lo, hi) = (net.out_ptr[j as usize], net.out_ptr[j as usize + 1]);
-            let mut rank = net.plastic_out_start[j as usize];
+            let mut plastic_out = net.plastic_out_start[j as usize] as usize;
             let edges = codes[lo..hi].iter().zip(&net.weights[lo..hi]);
             match drive {
                 DriveStore::Dense { cells, due, words } => {
@@ -941,9 +933,10 @@ impl<'n> Simulation<'n> {
                         let (dst, delay, plastic) = code.unpack(dst_bits);
                         if stdp_on && plastic {
                             if (delay as u64) < horizon {
+                                let rank = net.rank_of[plastic_out];
                                 ring[slot_of(delay)].push(PlasticSignal { rank, target: dst });
                             }
-                            rank += 1;
+                            plastic_out += 1;
                         } else if (delay as u64) < horizon {
                             let s = slot_of(delay);
                             let k = plan.target_index[dst as usize] as usize;
@@ -959,9 +952,10 @@ impl<'n> Simulation<'n> {
                         let (dst, delay, plastic) = code.unpack(dst_bits);
                         if stdp_on && plastic {
                             if (delay as u64) < horizon {
+                                let rank = net.rank_of[plastic_out];
                                 ring[slot_of(delay)].push(PlasticSignal { rank, target: dst });
                             }
-                            rank += 1;
+                            plastic_out += 1;
                         } else if (delay as u64) < horizon {
                             fixed_ring[slot_of(delay)].push(pos as u32);
                         }

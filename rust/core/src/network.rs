@@ -66,14 +66,16 @@ pub struct CompiledNetwork {
     pub(crate) codes: EdgeCodes,
     /// Initial weight of every position.
     pub(crate) weights: Vec<f64>,
-    /// Plastic edges are numbered ("ranks") in position order: node `i`'s plastic out-edges
-    /// have ranks `plastic_out_start[i]..plastic_out_start[i + 1]`.
-    pub(crate) plastic_out_start: Vec<u32>,
-    /// Position of every plastic rank (ascending).
-    pub(crate) plastic_pos: Vec<u32>,
-    /// Plastic in-edges of every node (CSR of ranks), for potentiation when the node fires.
+    /// Plastic edges are numbered ("ranks") by target, then position, so that a firing node
+    /// potentiates its plastic in-edges `plastic_in_ptr[j]..plastic_in_ptr[j + 1]` in one
+    /// sequential sweep of the run's plastic state.
     pub(crate) plastic_in_ptr: Vec<usize>,
-    pub(crate) plastic_in: Vec<u32>,
+    /// Position of every rank.
+    pub(crate) plastic_pos: Vec<u32>,
+    /// Rank of every plastic edge counted in position order: node `i`'s plastic out-edges are
+    /// entries `plastic_out_start[i]..plastic_out_start[i + 1]`.
+    pub(crate) plastic_out_start: Vec<u32>,
+    pub(crate) rank_of: Vec<u32>,
     pub(crate) max_delay_ticks: u32,
     /// How many nodes are the target of a fixed-weight edge: in a run without STDP (every
     /// edge) and with STDP (non-plastic edges).
@@ -303,16 +305,23 @@ impl CompiledNetwork {
                 .count();
             plastic_out_start[i + 1] = plastic_out_start[i] + count as u32;
         }
-        let plastic_pos: Vec<u32> = (0..plastic.len() as u32)
-            .filter(|&pos| plastic[pos as usize])
-            .collect();
-        let (plastic_in_ptr, plastic_in) = csr(
+        // plastic positions by target (CSR keeps position order within a target): the ranks
+        let (plastic_in_ptr, plastic_pos) = csr(
             n,
-            plastic_pos
-                .iter()
-                .enumerate()
-                .map(|(rank, &pos)| (dst[pos as usize] as usize, rank as u32)),
+            (0..plastic.len() as u32)
+                .filter(|&pos| plastic[pos as usize])
+                .map(|pos| (dst[pos as usize] as usize, pos)),
         );
+        let mut rank_of = vec![0u32; plastic_pos.len()];
+        let mut by_position: Vec<(u32, u32)> = plastic_pos
+            .iter()
+            .enumerate()
+            .map(|(rank, &pos)| (pos, rank as u32))
+            .collect();
+        by_position.sort_unstable();
+        for (k, &(_, rank)) in by_position.iter().enumerate() {
+            rank_of[k] = rank;
+        }
         let max_delay_ticks = delay.iter().copied().max().unwrap_or(1);
         let mut n_fixed_targets = [0usize; 2];
         for (stdp_on, count) in n_fixed_targets.iter_mut().enumerate() {
@@ -333,10 +342,10 @@ impl CompiledNetwork {
             edge_id: (!in_id_order).then_some(order),
             codes,
             weights,
-            plastic_out_start,
-            plastic_pos,
             plastic_in_ptr,
-            plastic_in,
+            plastic_pos,
+            plastic_out_start,
+            rank_of,
             max_delay_ticks,
             n_fixed_targets,
         })
@@ -361,7 +370,7 @@ impl CompiledNetwork {
     }
 
     /// Bytes the compiled network holds per edge (codes, weights, the id of every position
-    /// when edges were not listed by source, and the rank lists of the plastic edges).
+    /// when edges were not listed by source, and the position and rank of each plastic edge).
     pub fn bytes_per_edge(&self) -> f64 {
         let m = self.n_edges().max(1) as f64;
         let per_edge = self.codes.code_bytes() + 8 + self.edge_id.as_ref().map_or(0, |_| 4);
