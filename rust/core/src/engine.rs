@@ -925,18 +925,22 @@ impl<'n> Simulation<'n> {
         let n_targets = plan.target_node.len();
         for &j in firing.iter() {
             let (lo, hi) = (net.out_ptr[j as usize], net.out_ptr[j as usize + 1]);
+            // the plastic out-edges of `j`, counted in position order, index `rank_of`
             let mut plastic_out = net.plastic_out_start[j as usize] as usize;
+            let mut queue_plastic = |dst: u32, delay: u32| {
+                if (delay as u64) < horizon {
+                    let rank = net.rank_of[plastic_out];
+                    ring[slot_of(delay)].push(PlasticSignal { rank, target: dst });
+                }
+                plastic_out += 1;
+            };
             let edges = codes[lo..hi].iter().zip(&net.weights[lo..hi]);
             match drive {
                 DriveStore::Dense { cells, due, words } => {
                     for (&code, &w) in edges {
                         let (dst, delay, plastic) = code.unpack(dst_bits);
                         if stdp_on && plastic {
-                            if (delay as u64) < horizon {
-                                let rank = net.rank_of[plastic_out];
-                                ring[slot_of(delay)].push(PlasticSignal { rank, target: dst });
-                            }
-                            plastic_out += 1;
+                            queue_plastic(dst, delay);
                         } else if (delay as u64) < horizon {
                             let s = slot_of(delay);
                             let k = plan.target_index[dst as usize] as usize;
@@ -951,11 +955,7 @@ impl<'n> Simulation<'n> {
                     for (pos, (&code, _)) in (lo..).zip(edges) {
                         let (dst, delay, plastic) = code.unpack(dst_bits);
                         if stdp_on && plastic {
-                            if (delay as u64) < horizon {
-                                let rank = net.rank_of[plastic_out];
-                                ring[slot_of(delay)].push(PlasticSignal { rank, target: dst });
-                            }
-                            plastic_out += 1;
+                            queue_plastic(dst, delay);
                         } else if (delay as u64) < horizon {
                             fixed_ring[slot_of(delay)].push(pos as u32);
                         }
