@@ -46,6 +46,8 @@ def test_read_idx_round_trip(tmp_path, compress):
     (b"\x00\x00\x08\x02\x00\x00", "truncated"),
     (b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02", "header says shape"),
     (b"", "not an IDX"),
+    # no data, but axes numpy cannot size (found by the long fuzz campaign)
+    (b"\x00\x00\x08\x03\x00\x00\x00\x00" + b"\xff\xff\xff\xff" * 2, "too large"),
 ])
 def test_read_idx_rejects_corrupt(tmp_path, data, match):
     path = tmp_path / "bad"

@@ -95,6 +95,10 @@ def _parse_idx(data: bytes, name: str) -> np.ndarray:
         raise DataError(f"{name}: truncated IDX header ({len(data)} bytes, {ndim} dimensions)")
     shape = tuple(int.from_bytes(data[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim))
     expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    # numpy sizes every axis product, empty axes or not: (0, 2^32-1, 2^32-1) holds no data
+    # but cannot be an array
+    if int(np.prod([d for d in shape if d], dtype=object)) * dtype.itemsize > np.iinfo(np.intp).max:
+        raise DataError(f"{name}: IDX header says shape {shape}, too large for an array")
     if len(data) - header != expected:
         raise DataError(f"{name}: IDX header says shape {shape} ({expected} bytes of data), "
                         f"the file has {len(data) - header}")
