@@ -242,20 +242,17 @@ impl CompiledNetwork {
     }
 
     /// `(target_index, target_node)` of the fixed-weight edges of a run with or without STDP.
-    fn fixed_targets(&self, stdp_on: bool) -> (Vec<u32>, Vec<u32>) {
-        let mut target_index = vec![u32::MAX; self.n_nodes];
+    pub(crate) fn fixed_targets(&self, stdp_on: bool) -> (Vec<u32>, Vec<u32>) {
+        let mut is_target = vec![false; self.n_nodes];
         for pos in 0..self.n_edges() {
             let (j, _, plastic) = self.codes.get(pos);
-            if !(stdp_on && plastic) {
-                target_index[j as usize] = 0;
-            }
+            is_target[j as usize] |= !(stdp_on && plastic);
         }
+        let mut target_index = vec![u32::MAX; self.n_nodes];
         let mut target_node = Vec::new();
-        for (j, k) in target_index.iter_mut().enumerate() {
-            if *k == 0 {
-                *k = target_node.len() as u32;
-                target_node.push(j as u32);
-            }
+        for j in (0..self.n_nodes).filter(|&j| is_target[j]) {
+            target_index[j] = target_node.len() as u32;
+            target_node.push(j as u32);
         }
         (target_index, target_node)
     }
@@ -338,8 +335,8 @@ fn clamp_weight(w: f64, stdp: &StdpParams) -> f64 {
 }
 
 impl CompiledNetwork {
-    /// Upper bound, in bytes, of what the enabled recorders and the delay ring can hold for
-    /// `cfg`.
+    /// Upper bound, in bytes, of what the enabled recorders, the delay rings and the drive
+    /// cells can hold for `cfg`.
     pub fn recording_bound_bytes(&self, cfg: &RunConfig) -> u64 {
         let nt = cfg.n_ticks;
         let max_fires = |i: usize| nt.div_ceil(self.refractory_ticks[i] as u64);
@@ -544,7 +541,6 @@ struct Simulation<'n> {
     /// `ring[t % ring.len()]` holds the plastic signals that arrive at tick `t`.
     ring: Vec<Vec<PlasticSignal>>,
     drive: DriveStore,
-    stdp_on: bool,
     /// With STDP, every plastic edge's state, by rank.
     plastic: Vec<Plastic>,
     /// Summation `u` and the tick it was last brought up to date.
@@ -561,7 +557,6 @@ struct Simulation<'n> {
     is_touched: Vec<bool>,
     firing: Vec<u32>,
     is_firing: Vec<bool>,
-
     is_forced: Vec<bool>,
     out: RunResult,
 }
@@ -614,7 +609,6 @@ impl<'n> Simulation<'n> {
             stimulus,
             ring: vec![Vec::new(); ring_len],
             drive,
-            stdp_on,
             plastic: if stdp_on {
                 net.plastic_pos
                     .iter()
@@ -641,7 +635,6 @@ impl<'n> Simulation<'n> {
             is_touched: vec![false; n],
             firing: Vec::new(),
             is_firing: vec![false; n],
-
             is_forced: vec![false; n],
             out,
         }
@@ -797,7 +790,8 @@ impl<'n> Simulation<'n> {
     /// source id, edge id), which is the order they were pushed into the slot.
     fn deliver_plastic(&mut self, slot: usize, t: u64) {
         // plastic signals exist only with STDP on
-        let (Some(stdp), Some((plus, minus))) = (&self.cfg.stdp, &self.plan.stdp) else {
+        let (cfg, plan) = (self.cfg, self.plan);
+        let (Some(stdp), Some((plus, minus))) = (&cfg.stdp, &plan.stdp) else {
             return;
         };
         if self.ring[slot].is_empty() {
@@ -806,25 +800,20 @@ impl<'n> Simulation<'n> {
         let arrivals = std::mem::take(&mut self.ring[slot]);
         for &PlasticSignal { rank, target } in &arrivals {
             let j = target as usize;
-            let edge = &mut self.plastic[rank as usize];
             self.out.stats.n_arrivals += 1;
             if t < self.ready_tick[j] {
                 self.out.stats.n_lost += 1;
             } else {
-                if self.u_tick[j] != t {
-                    self.u[j] *= membrane_decay(self.net, self.plan, j, t - self.u_tick[j]);
-                    self.u_tick[j] = t;
-                }
-                self.u[j] += edge.w;
-                if self.cfg.record_causal {
+                self.decay_to(j, t);
+                let w = self.plastic[rank as usize].w;
+                self.u[j] += w;
+                if cfg.record_causal {
                     let id = self.net.id_of(self.net.plastic_pos[rank as usize] as usize);
-                    self.pending[j].push((id, t as u32, edge.w));
+                    self.pending[j].push((id, t as u32, w));
                 }
-                if !self.is_touched[j] {
-                    self.is_touched[j] = true;
-                    self.touched.push(j as u32);
-                }
+                self.touch(j);
             }
+            let edge = &mut self.plastic[rank as usize];
             // post-before-pre: depress by the target's post-synaptic trace
             if self.post_tick[j] != NEVER {
                 let y = self.post_trace[j] * minus.get(t - self.post_tick[j]);
@@ -903,7 +892,7 @@ impl<'n> Simulation<'n> {
     fn emit_with<C: Code>(&mut self, codes: &[C], dst_bits: u32, slot: usize, t: u64) {
         let net = self.net;
         let plan = self.plan;
-        let stdp_on = self.stdp_on;
+        let stdp_on = self.cfg.stdp.is_some();
         let ring_len = self.ring.len();
         // arrivals at or after this tick fall outside the run; a delay below it also fits
         // the ring (ring_len > min(max delay, n_ticks)), so one subtraction wraps the slot

@@ -312,27 +312,14 @@ impl CompiledNetwork {
                 .filter(|&pos| plastic[pos as usize])
                 .map(|pos| (dst[pos as usize] as usize, pos)),
         );
-        let mut rank_of = vec![0u32; plastic_pos.len()];
-        let mut by_position: Vec<(u32, u32)> = plastic_pos
-            .iter()
-            .enumerate()
-            .map(|(rank, &pos)| (pos, rank as u32))
-            .collect();
-        by_position.sort_unstable();
-        for (k, &(_, rank)) in by_position.iter().enumerate() {
-            rank_of[k] = rank;
+        let mut rank_at = vec![u32::MAX; plastic.len()];
+        for (rank, &pos) in plastic_pos.iter().enumerate() {
+            rank_at[pos as usize] = rank as u32;
         }
+        let rank_of: Vec<u32> = rank_at.into_iter().filter(|&r| r != u32::MAX).collect();
         let max_delay_ticks = delay.iter().copied().max().unwrap_or(1);
-        let mut n_fixed_targets = [0usize; 2];
-        for (stdp_on, count) in n_fixed_targets.iter_mut().enumerate() {
-            let mut is_target = vec![false; n];
-            for (&j, &p) in dst.iter().zip(&plastic) {
-                is_target[j as usize] |= stdp_on == 0 || !p;
-            }
-            *count = is_target.iter().filter(|&&b| b).count();
-        }
         let in_id_order = order.iter().enumerate().all(|(pos, &e)| pos == e as usize);
-        Ok(CompiledNetwork {
+        let mut net = CompiledNetwork {
             dt_ms,
             n_nodes: n,
             refractory_ticks,
@@ -347,8 +334,10 @@ impl CompiledNetwork {
             plastic_out_start,
             rank_of,
             max_delay_ticks,
-            n_fixed_targets,
-        })
+            n_fixed_targets: [0; 2],
+        };
+        net.n_fixed_targets = [false, true].map(|stdp_on| net.fixed_targets(stdp_on).1.len());
+        Ok(net)
     }
 
     /// The edge id stored at position `pos`.
