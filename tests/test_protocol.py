@@ -177,3 +177,68 @@ def test_neighbours_refuse_bad_shapes():
         GramNeighbours.from_features(np.ones(3), "cosine")
     with pytest.raises(ValidationError, match="NaN"):
         GramNeighbours.from_features(np.array([[np.nan, 1.0], [1.0, 1.0]]), "cosine")
+
+
+@settings(deadline=None, max_examples=40)
+@given(n=st.integers(2, 40), m=st.integers(1, 12), seed=st.integers(0, 2**32 - 1),
+       metric=st.sampled_from(["euclidean", "cosine"]), offset=st.booleans(),
+       block=st.integers(1, 9))
+def test_candidates_are_the_nearest_by_distance_then_index(n, m, seed, metric, offset, block):
+    """Each queried point's candidates are the first of all other points sorted by (distance,
+    index), with the very distances `gram_distances` gives: duplicates and ties included."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, (n, 2)).astype(float)     # few distinct points: many exact ties
+    c = rng.integers(-2, 3, 2).astype(float) if offset else None
+    kw = {} if c is None else {"offset_dot": x @ c, "offset_sq": float(c @ c)}
+    gram = x @ x.T
+    queries = np.unique(rng.integers(0, n, n))
+    nb = GramNeighbours(gram, metric, n_candidates=m, block=block, queries=queries, **kw)
+    rows = GramNeighbours.from_rows(gram[queries], np.diag(gram), queries, metric,
+                                    n_candidates=m, block=block, **kw)
+    d = gram_distances(gram, metric, **kw)
+    m_used = min(m, n - 1)
+    for slot, i in enumerate(queries):
+        others = np.delete(np.arange(n), i)
+        order = others[np.lexsort((others, d[i, others]))][:m_used]
+        np.testing.assert_array_equal(nb.cand_idx[slot], order)
+        np.testing.assert_array_equal(nb.cand_dist[slot], d[i, order])
+    np.testing.assert_array_equal(rows.cand_idx, nb.cand_idx)
+    np.testing.assert_array_equal(rows.cand_dist, nb.cand_dist)
+
+
+def test_candidate_kernel_names_bad_arguments():
+    from crdm._core import gram_candidates
+    from crdm.errors import IndexOutOfRangeError
+
+    gram = np.eye(4)
+    diag = np.ones(4)
+    rows = np.array([0, 1])
+
+    def call(**kw):
+        args = {"gram": gram, "rows": rows, "points": rows, "diag": diag, "metric": "cosine",
+                "offset_dot": None, "offset_sq": 0.0, "n_candidates": 2, "n_threads": 2}
+        return gram_candidates(**{**args, **kw})
+
+    assert call()[0].shape == (2, 2)
+    with pytest.raises(ValidationError) as exc:
+        call(metric="manhattan")
+    assert (exc.value.field, exc.value.value) == ("metric", "manhattan")
+    with pytest.raises(ValidationError) as exc:
+        call(n_candidates=4)
+    assert exc.value.field == "n_candidates"
+    with pytest.raises(IndexOutOfRangeError) as exc:
+        call(points=np.array([0, 4]))
+    assert exc.value.field == "points[1]"
+    with pytest.raises(IndexOutOfRangeError) as exc:
+        call(rows=np.array([0, 9]))
+    assert exc.value.field == "rows[1]"
+    with pytest.raises(ShapeError) as exc:
+        call(diag=np.ones(3))
+    assert exc.value.field == "diag"
+    with pytest.raises(ShapeError) as exc:
+        call(offset_dot=np.ones(5))
+    assert exc.value.field == "offset_dot"
+    with pytest.raises(ValidationError, match="C-contiguous"):
+        call(gram=np.eye(8)[::2, ::2])
+    with pytest.raises(ShapeError):
+        GramNeighbours.from_rows(np.eye(4)[:2], np.ones(4), np.array([0]), "cosine")

@@ -93,3 +93,20 @@ class Engine:
     ) -> list[RunOutput]: ...
 
 def _trigger_panic() -> None: ...
+
+def gram_candidates(
+    gram: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.int64],
+    points: npt.NDArray[np.int64],
+    diag: npt.NDArray[np.float64],
+    metric: str,
+    *,
+    offset_dot: npt.NDArray[np.float64] | None,
+    offset_sq: float,
+    n_candidates: int,
+    n_threads: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The ``n_candidates`` nearest other points of point ``points[k]``, whose inner products
+    are row ``rows[k]`` of ``gram`` (``(r, n)``): indices and distances, each
+    ``(len(rows), n_candidates)``, nearest first, ties to the smaller index. The distances are
+    bit for bit those of ``crdm.protocol.gram_distances``."""

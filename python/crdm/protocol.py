@@ -8,6 +8,7 @@ split seeds recorded so every split can be rebuilt.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from crdm._checks import integer
+from crdm._core import gram_candidates
 from crdm.errors import ShapeError, ValidationError
 
 __all__ = [
@@ -155,13 +157,14 @@ def weighted_vote(neighbour_distances: np.ndarray, neighbour_labels: np.ndarray,
 class GramNeighbours:
     """Exact nearest neighbours under one metric, for any split, from one Gram matrix.
 
-    Every point's ``n_candidates`` nearest other points are found once, block by block (no
-    ``n × n`` distance matrix is held). For a split, a test point's ``k`` nearest reference
-    points are the first ``k`` of its candidates that are reference points; in the rare case
-    that fewer than ``k`` are, its full row of distances is computed, so the answer is always
-    exact. Ties are broken by the smaller index. :meth:`from_features` does the same from the
-    feature vectors, computing Gram rows as needed: for data sets whose ``n × n`` Gram matrix
-    does not fit in memory (60,000 images: 29 GB).
+    Every queried point's ``n_candidates`` nearest other points are found once (by
+    :func:`crdm._core.gram_candidates`, on every core, block by block: no ``n × n`` distance
+    matrix is held). For a split, a test point's ``k`` nearest reference points are the first
+    ``k`` of its candidates that are reference points; in the rare case that fewer than ``k``
+    are, its full row of distances is computed, so the answer is always exact. Ties are broken
+    by the smaller index. :meth:`from_rows` takes only the Gram rows of the queried points;
+    :meth:`from_features` computes them from the feature vectors as needed, for data sets
+    whose ``n × n`` Gram matrix does not fit in memory (60,000 images: 29 GB).
     """
 
     def __init__(self, gram: np.ndarray, metric: str, *, offset_dot: np.ndarray | None = None,
@@ -170,8 +173,30 @@ class GramNeighbours:
         g = np.asarray(gram, dtype=np.float64)
         if g.ndim != 2 or g.shape[0] != g.shape[1]:
             raise ShapeError(f"a Gram matrix must be square, not {g.shape}", "gram", g.shape)
-        self._prepare(lambda rows, out: np.take(g, rows, axis=0, out=out), np.diag(g).copy(),
-                      metric, offset_dot, offset_sq, n_candidates, block, queries)
+        g = np.ascontiguousarray(g)
+        self._prepare(lambda rows: (g, rows), np.diag(g).copy(), metric, offset_dot,
+                      offset_sq, n_candidates, block, queries)
+
+    @classmethod
+    def from_rows(cls, gram_rows: Any, diag: Any, queries: Any, metric: str, *,
+                  offset_dot: np.ndarray | None = None, offset_sq: float = 0.0,
+                  n_candidates: int = 48, block: int = 1024) -> GramNeighbours:
+        """The same neighbours from the Gram rows of the queried points only:
+        ``gram_rows[i] = gram[queries[i]]`` (``(len(queries), n)``) and ``diag = diag(gram)``.
+        Only the queried points can be tested (their number over ten splits of 1,000 test
+        points out of 10,000 is about 6,500: two thirds of the products)."""
+        g = np.ascontiguousarray(gram_rows, dtype=np.float64)
+        d = np.ascontiguousarray(diag, dtype=np.float64)
+        q = np.asarray(queries, dtype=np.int64)
+        if g.ndim != 2 or d.shape != (g.shape[1],) or q.shape != (g.shape[0],):
+            raise ShapeError(f"Gram rows {g.shape} need one query per row ({q.shape}) and one "
+                             f"diagonal entry per column ({d.shape})", "gram_rows", g.shape)
+        self = cls.__new__(cls)
+        slot = np.full(d.size, -1, dtype=np.int64)
+        slot[q] = np.arange(q.size)
+        self._prepare(lambda rows: (g, slot[rows]), d, metric, offset_dot, offset_sq,
+                      n_candidates, block, q)
+        return self
 
     @classmethod
     def from_features(cls, features: Any, metric: str, *, n_candidates: int = 48,
@@ -184,16 +209,21 @@ class GramNeighbours:
         if not np.all(np.isfinite(x)):
             raise ValidationError("features contain NaN or inf", "features", "non-finite")
         self = cls.__new__(cls)
-        self._prepare(lambda rows, out: np.matmul(x[rows], x.T, out=out),
+        self._prepare(lambda rows: (x[rows] @ x.T, np.arange(rows.size)),
                       np.einsum("ij,ij->i", x, x), metric, None, 0.0, n_candidates, block,
                       queries)
         return self
 
-    def _prepare(self, gram_rows: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
+    def _prepare(self, gram_rows: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
                  diag: np.ndarray, metric: str, offset_dot: np.ndarray | None,
                  offset_sq: float, n_candidates: int, block: int,
                  queries: np.ndarray | None) -> None:
-        self._gram_rows, self._diag = gram_rows, diag
+        """``gram_rows(points)`` gives a matrix and, for each point, the row of it that
+        holds the point's inner products."""
+        if metric not in ("euclidean", "cosine"):
+            raise ValidationError(f"invalid value for `metric`: {metric!r} ('euclidean' or "
+                                  "'cosine')", "metric", metric)
+        self._source, self._diag = gram_rows, np.ascontiguousarray(diag, dtype=np.float64)
         self.metric = metric
         self.offset_dot = offset_dot
         self.offset_sq = offset_sq
@@ -207,21 +237,24 @@ class GramNeighbours:
         m = max(min(n_candidates, n - 1), 1)
         self.cand_idx = np.empty((self.queries.size, m), dtype=np.int64)
         self.cand_dist = np.empty((self.queries.size, m))
-        buffer = np.empty((min(block, self.queries.size), n))
+        dot = None if offset_dot is None else np.ascontiguousarray(offset_dot, dtype=np.float64)
         for start in range(0, self.queries.size, block):
-            rows = self.queries[start:start + block]
-            d = self.distances(rows, out=buffer[:rows.size])
-            part = np.argpartition(d, m - 1, axis=1)[:, :m]
-            pd = np.take_along_axis(d, part, axis=1)
-            order = np.lexsort((part, pd), axis=1)
-            self.cand_idx[start:start + rows.size] = np.take_along_axis(part, order, axis=1)
-            self.cand_dist[start:start + rows.size] = np.take_along_axis(pd, order, axis=1)
+            points = self.queries[start:start + block]
+            matrix, rows = gram_rows(points)
+            idx, dist = gram_candidates(
+                matrix, np.ascontiguousarray(rows, dtype=np.int64), points, self._diag, metric,
+                offset_dot=dot, offset_sq=float(offset_sq), n_candidates=m,
+                n_threads=os.cpu_count() or 1)
+            self.cand_idx[start:start + points.size] = idx
+            self.cand_dist[start:start + points.size] = dist
 
     def distances(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Distances of ``rows`` to every point, a point to itself at +inf."""
         rows = np.asarray(rows)
-        d = _distances_in_place(self._gram_rows(rows, out), rows, self._diag, self.metric,
-                                self.offset_dot, self.offset_sq)
+        matrix, positions = self._source(rows)
+        d = np.take(matrix, positions, axis=0, out=out)
+        d = _distances_in_place(d, rows, self._diag, self.metric, self.offset_dot,
+                                self.offset_sq)
         d[np.arange(rows.size), rows] = np.inf
         return d
 

@@ -2,13 +2,16 @@
 //! event-driven simulator with integer ticks, a ring buffer of conduction-delay slots,
 //! refractory competition between arriving signals, leaky summation and pair-based STDP.
 //!
-//! The model is specified in `docs/model.md`; this crate has no Python in it. The PyO3
+//! The model is specified in `docs/model.md`; this crate has no Python in it. Beside the
+//! simulator, [`gram_candidates`] serves the k-NN read-out of the experiments. The PyO3
 //! binding (`crdm-python`) only converts arrays, maps [`CrdmError`] and releases the GIL.
 
 mod engine;
 mod error;
+mod neighbours;
 mod network;
 
 pub use engine::{RunConfig, RunResult, RunStats, StdpParams, Stimulus};
 pub use error::{CrdmError, Result};
+pub use neighbours::{gram_candidates, GramRows, Metric};
 pub use network::{latency_ms, ms_to_ticks, CompiledNetwork, NetworkSpec, MAX_TICKS};

@@ -5,9 +5,13 @@
 use std::collections::HashMap;
 
 use crdm_core::{
-    CompiledNetwork, CrdmError, NetworkSpec, RunConfig, RunResult, StdpParams, Stimulus,
+    CompiledNetwork, CrdmError, GramRows, Metric, NetworkSpec, RunConfig, RunResult, StdpParams,
+    Stimulus,
 };
-use numpy::{IntoPyArray, PyReadonlyArray1};
+use numpy::{
+    IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -117,7 +121,7 @@ impl Engine {
         dt_ms: f64,
     ) -> PyResult<Self> {
         let spec = NetworkSpec {
-            n_nodes: refractory_ms.len()?,
+            n_nodes: refractory_ms.len(),
             refractory_ms: slice(py, "refractory_ms", &refractory_ms)?,
             threshold: slice(py, "threshold", &threshold)?,
             tau_m_ms: slice(py, "tau_m_ms", &tau_m_ms)?,
@@ -334,6 +338,74 @@ fn result_dict(py: Python<'_>, r: RunResult) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
+/// Candidate indices and distances, as `gram_candidates` returns them.
+type Candidates<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f64>>);
+
+/// The `n_candidates` nearest other points of each listed Gram row, nearest first, ties to
+/// the smaller index: `(indices, distances)`, each `(len(rows), n_candidates)`.
+#[pyfunction]
+#[pyo3(signature = (gram, rows, points, diag, metric, *, offset_dot, offset_sq, n_candidates, n_threads))]
+#[allow(clippy::too_many_arguments)]
+fn gram_candidates<'py>(
+    py: Python<'py>,
+    gram: PyReadonlyArray2<'_, f64>,
+    rows: PyReadonlyArray1<'_, i64>,
+    points: PyReadonlyArray1<'_, i64>,
+    diag: PyReadonlyArray1<'_, f64>,
+    metric: &str,
+    offset_dot: Option<PyReadonlyArray1<'_, f64>>,
+    offset_sq: f64,
+    n_candidates: usize,
+    n_threads: usize,
+) -> PyResult<Candidates<'py>> {
+    let metric = match metric {
+        "euclidean" => Metric::Euclidean,
+        "cosine" => Metric::Cosine,
+        other => {
+            return Err(to_pyerr(
+                py,
+                CrdmError::InvalidValue {
+                    field: "metric".to_string(),
+                    value: other.to_string(),
+                    reason: "'euclidean' or 'cosine'".to_string(),
+                },
+            ))
+        }
+    };
+    let n_points = gram.shape()[1];
+    let gram = gram.as_slice().map_err(|_| {
+        to_pyerr(
+            py,
+            CrdmError::InvalidValue {
+                field: "gram".to_string(),
+                value: "non-contiguous array".to_string(),
+                reason: "must be C-contiguous".to_string(),
+            },
+        )
+    })?;
+    let offset = match &offset_dot {
+        Some(dot) => Some((slice(py, "offset_dot", dot)?, offset_sq)),
+        None => None,
+    };
+    let input = GramRows {
+        gram,
+        n_points,
+        rows: slice(py, "rows", &rows)?,
+        points: slice(py, "points", &points)?,
+        diag: slice(py, "diag", &diag)?,
+        offset,
+    };
+    let q = input.rows.len();
+    let (idx, dist) = detached(py, || {
+        crdm_core::gram_candidates(&input, metric, n_candidates, n_threads)
+    })?;
+    let shape = [q, n_candidates];
+    Ok((
+        idx.into_pyarray(py).reshape(shape)?,
+        dist.into_pyarray(py).reshape(shape)?,
+    ))
+}
+
 /// Raises a Rust panic inside the GIL-released helper, to test that it becomes
 /// `crdm.errors.InternalError` rather than aborting the interpreter.
 #[pyfunction]
@@ -346,6 +418,7 @@ fn _trigger_panic(py: Python<'_>) -> PyResult<()> {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
+    m.add_function(wrap_pyfunction!(gram_candidates, m)?)?;
     m.add_function(wrap_pyfunction!(_trigger_panic, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
