@@ -63,6 +63,22 @@ def test_features_do_not_depend_on_chunking_or_threads(digits):
     assert whole["crdm_recurrent"].shape == (6, 2, 64)
 
 
+def test_sketched_features_are_the_projection_of_the_weight_changes(digits):
+    """Projected one sample time at a time, the features are bit for bit scikit-learn's
+    ``SparseRandomProjection.transform`` of the encoder's Δw (the matrix form)."""
+    images = digits[0][:3].reshape(3, -1) / 255.0
+    cfg = small(sketch_dim=64, sizes=(10,))
+    arrays = encode_chunk(cfg, 10, images, n_threads=2)
+    enc = CRDMEncoder(10, seed=0, duration_ms=100.0, sample_interval_ms=50.0, feature="delta",
+                      edges="all").fit(images)
+    delta = enc.transform(images).reshape(6, -1)
+    n_rec_edges = 10 * 9
+    for name, part in (("crdm_all", delta), ("crdm_recurrent", delta[:, -n_rec_edges:])):
+        proj = fig3._sketch(64, part.shape[1], fig3._projection_seed(cfg, 10, name))
+        want = np.asarray(proj.transform(part)).astype(np.float32).reshape(3, 2, 64)
+        np.testing.assert_array_equal(arrays[name], want)
+
+
 def test_offset_form_equals_the_protocol_on_whole_weight_vectors():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), 20)

@@ -42,6 +42,7 @@ import io
 import os
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ import numpy as np
 from crdm._checks import integer, real
 from crdm.errors import ValidationError
 from crdm.network import Network, input_recurrent
-from crdm.protocol import GramNeighbours, wknn_neighbours
+from crdm.protocol import GramNeighbours, points_under_test, wknn_neighbours
 from crdm.reproduce._common import check_network_params, check_sizes, default_test_size
 from crdm.results import ResultFolder
 from crdm.simulation import MODEL_REVISION, RunConfig, Simulator, StdpParams, image_stimulus
@@ -149,6 +150,29 @@ def _project(proj: Any, x: np.ndarray) -> np.ndarray:
     return x if proj is None else np.asarray(proj.transform(x))
 
 
+@functools.lru_cache(maxsize=4)
+def _sketch_matrix(dim: int, n_features: int, seed: int) -> Any:
+    """The matrix of :func:`_sketch` as float64 CSR (``None`` when no sketch is needed): what
+    ``transform`` multiplies float64 rows by, converted once instead of at every call."""
+    proj = _sketch(dim, n_features, seed)
+    return None if proj is None else proj.components_.astype(np.float64)
+
+
+def _project_changes(matrix: Any, snapshots: np.ndarray, w0: np.ndarray) -> np.ndarray:
+    """``project(snapshots - w0)`` as float32, one sample time at a time.
+
+    The same numbers as ``_project(_sketch(...), snapshots - w0)``: each output is summed over
+    the same nonzeros in the same order. One contiguous row at a time avoids the transposed
+    copy that the matrix form makes (it cost more than the product), and runs in a worker
+    thread: the sparse product releases the GIL."""
+    if matrix is None:
+        return (snapshots - w0).astype(np.float32)
+    out = np.empty((snapshots.shape[0], matrix.shape[0]), dtype=np.float32)
+    for k, row in enumerate(snapshots):
+        out[k] = matrix @ (row - w0)
+    return out
+
+
 _PROJECTIONS = ("crdm_all", "crdm_recurrent", "random_projection")
 
 
@@ -173,10 +197,16 @@ def encode_chunk(config: Fig3Config, size: int, images: np.ndarray, *,
     w0 = net.weights
     stdp_cfg = config.run_config(stdp=True)
     times = np.asarray(config.sample_ticks())
-    projections = {"crdm_all": _sketch(config.sketch_dim, net.n_edges,
-                                       _projection_seed(config, size, "crdm_all")),
-                   "crdm_recurrent": _sketch(config.sketch_dim, net.n_edges - n_in_edges,
-                                             _projection_seed(config, size, "crdm_recurrent"))}
+    n_sketch = {"crdm_all": net.n_edges, "crdm_recurrent": net.n_edges - n_in_edges}
+    matrices = {name: _sketch_matrix(config.sketch_dim, n_features,
+                                     _projection_seed(config, size, name))
+                for name, n_features in n_sketch.items()}
+    first = {"crdm_all": 0, "crdm_recurrent": n_in_edges}     # the edges each set holds
+
+    def features(result: Any) -> dict[str, np.ndarray]:
+        return {name: _project_changes(matrices[name], result.snapshots[:, first[name]:],
+                                       w0[first[name]:]) for name in matrices}
+
     sim = Simulator(net, dt_ms=config.dt_ms)
     n = images.shape[0]
     threads = n_threads or os.cpu_count() or 1
@@ -185,29 +215,28 @@ def encode_chunk(config: Fig3Config, size: int, images: np.ndarray, *,
     batch = max(threads, min(n, (256 << 20) // max(per_image, 1)))
     out: dict[str, list[np.ndarray]] = {m: [] for m in _MODELS}
     rate, arrivals = [], []
-    for start in range(0, n, batch):
-        chunk = images[start:start + batch]
-        stimuli = [image_stimulus(x, net, stdp_cfg, pixel_threshold=config.pixel_threshold)
-                   for x in chunk]
-        results = sim.run_batch(stimuli, stdp_cfg, n_threads=threads)
-        delta = np.stack([r.snapshots - w0 for r in results])        # (b, T, E)
-        b, n_t, _ = delta.shape
-        for name, part in (("crdm_all", delta), ("crdm_recurrent", delta[:, :, n_in_edges:])):
-            flat = part.reshape(b * n_t, -1)
-            out[name].append(_project(projections[name], flat)
-                             .reshape(b, n_t, -1).astype(np.float32))
-        rate.extend(r.spike_counts[n_input:].mean() / (config.duration_ms / 1000)
-                    for r in results)
-        arrivals.extend(r.stats["n_arrivals"] for r in results)
-        if config.baselines:
-            off_cfg = config.run_config(stdp=False)
-            counts = np.zeros((b, n_t, size), dtype=np.float32)
-            for i, r in enumerate(sim.run_batch(stimuli, off_cfg, n_threads=threads)):
-                rec = r.spike_nodes >= n_input
-                nodes, ticks = r.spike_nodes[rec] - n_input, r.spike_ticks[rec]
-                for j, t in enumerate(times):
-                    counts[i, j] = np.bincount(nodes[ticks < t], minlength=size)
-            out["stdp_off_counts"].append(counts)
+    with ThreadPoolExecutor(threads) as pool:
+        for start in range(0, n, batch):
+            chunk = images[start:start + batch]
+            stimuli = [image_stimulus(x, net, stdp_cfg, pixel_threshold=config.pixel_threshold)
+                       for x in chunk]
+            results = sim.run_batch(stimuli, stdp_cfg, n_threads=threads)
+            projected = list(pool.map(features, results))
+            for name in matrices:
+                out[name].append(np.stack([p[name] for p in projected]))
+            rate.extend(r.spike_counts[n_input:].mean() / (config.duration_ms / 1000)
+                        for r in results)
+            arrivals.extend(r.stats["n_arrivals"] for r in results)
+            del results, projected
+            if config.baselines:
+                off_cfg = config.run_config(stdp=False)
+                counts = np.zeros((len(stimuli), times.size, size), dtype=np.float32)
+                for i, r in enumerate(sim.run_batch(stimuli, off_cfg, n_threads=threads)):
+                    rec = r.spike_nodes >= n_input
+                    nodes, ticks = r.spike_nodes[rec] - n_input, r.spike_ticks[rec]
+                    for j, t in enumerate(times):
+                        counts[i, j] = np.bincount(nodes[ticks < t], minlength=size)
+                out["stdp_off_counts"].append(counts)
     arrays = {name: np.concatenate(parts) for name, parts in out.items() if parts}
     arrays["rate_hz"] = np.asarray(rate, dtype=np.float64)
     arrays["arrivals"] = np.asarray(arrivals, dtype=np.int64)
@@ -258,16 +287,18 @@ def _evaluate_gram(gram: np.ndarray, offset_dot: np.ndarray | None, offset_sq: f
                    labels: np.ndarray, config: Fig3Config) -> dict[str, dict[str, Any]]:
     """w-kNN results per ``"form/metric"``: forms ``weights`` and ``delta`` when there is an
     offset (``w = w(0) + Δw``), else ``value``."""
-    euclidean = GramNeighbours(gram, "euclidean")
+    # Only the points some split tests need neighbours (about 6,500 of 10,000).
+    queries = points_under_test(gram.shape[0], config.test_size, config.n_splits, config.seed)
+    euclidean = GramNeighbours(gram, "euclidean", queries=queries)
     if offset_dot is None:
         neighbours = {"value/euclidean": euclidean,
-                      "value/cosine": GramNeighbours(gram, "cosine")}
+                      "value/cosine": GramNeighbours(gram, "cosine", queries=queries)}
     else:
         neighbours = {"weights/euclidean": euclidean,
                       "weights/cosine": GramNeighbours(gram, "cosine", offset_dot=offset_dot,
-                                                       offset_sq=offset_sq),
+                                                       offset_sq=offset_sq, queries=queries),
                       "delta/euclidean": euclidean,
-                      "delta/cosine": GramNeighbours(gram, "cosine")}
+                      "delta/cosine": GramNeighbours(gram, "cosine", queries=queries)}
     res = wknn_neighbours(neighbours, labels, n_splits=config.n_splits,
                           n_test=config.test_size, k=config.k, seed=config.seed)
     return {name: r.as_dict() for name, r in res.items()}
