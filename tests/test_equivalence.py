@@ -89,6 +89,21 @@ def test_agree_on_a_section4_style_network():
     assert_same(rust, simulate(net, stimulus, cfg, backend="reference"))
 
 
+def test_agree_when_the_engine_replays_a_periodic_input_drive():
+    """With STDP on the recurrent edges only, the input edges are the only fixed-weight ones
+    and every active pixel fires every 10 ms: the engine sums one period of their drive and
+    replays it (`PeriodicDrive`); the reference delivers every signal."""
+    net = crdm.input_recurrent(12, seed=5, image_shape=(6, 6), recurrent_weight=0.3)
+    cfg = RunConfig(duration_ms=150.0, stdp=StdpParams(), snapshot_interval_ms=50.0,
+                    snapshot_edges="all")
+    for seed in (0, 1):
+        image = np.random.default_rng(seed).random((6, 6)) > 0.5
+        stimulus = crdm.image_stimulus(image, net, cfg)
+        rust = simulate(net, stimulus, cfg, backend="rust")
+        assert rust.stats["n_lost"] > 0 and rust.stats["n_spikes"] > 200
+        assert_same(rust, simulate(net, stimulus, cfg, backend="reference"))
+
+
 @pytest.mark.slow
 @given(cases())
 def test_long_randomized_equivalence(case):

@@ -167,13 +167,22 @@ def test_a_delay_ring_over_the_memory_limit_fails_up_front(backend):
 def test_python_and_rust_memory_bounds_agree():
     from crdm.simulation import recording_bound_bytes
 
-    net = crdm.input_recurrent(20, seed=0, image_shape=(5, 5))
-    cfg = crdm.RunConfig(duration_ms=100.0, record_causal=True)
-    engine = crdm.Simulator(net)._engine
-    edges = cfg.snapshot_edge_ids(net)
-    assert recording_bound_bytes(net, cfg, edges.size) == engine.recording_bound_bytes(
-        cfg.n_ticks, record_raster=True, record_causal=True,
-        n_snapshots=len(cfg.snapshot_ticks()), n_snapshot_edges=edges.size)
+    bounds = set()
+    for plastic in ("recurrent", "all", "none"):
+        net = crdm.input_recurrent(20, seed=0, image_shape=(5, 5), plastic=plastic)
+        engine = crdm.Simulator(net)._engine
+        for causal in (True, False):
+            for stdp in (crdm.StdpParams(), None):
+                # with STDP on the recurrent edges only, the dense cells count twice (a run may
+                # replay a periodic input drive)
+                cfg = crdm.RunConfig(duration_ms=100.0, record_causal=causal, stdp=stdp)
+                edges = cfg.snapshot_edge_ids(net)
+                bound = recording_bound_bytes(net, cfg, edges.size)
+                assert bound == engine.recording_bound_bytes(
+                    cfg.n_ticks, stdp=stdp is not None, record_raster=True, record_causal=causal,
+                    n_snapshots=len(cfg.snapshot_ticks()), n_snapshot_edges=edges.size)
+                bounds.add(bound)
+    assert len(bounds) >= 4
 
 
 # -- the compiled module on its own ---------------------------------------------------------
@@ -262,8 +271,9 @@ def test_core_batch_names_the_stimulus_and_bounds_memory():
     assert info.value.field == "stimuli[1].stimulus_ticks[0]"
     one = engine.run_batch([ok], [ok], 10, memory_limit_bytes=2**40, **kw)[0]
     assert one["stats"]["n_spikes"] >= 1
-    bound = engine.recording_bound_bytes(10, record_raster=True, record_causal=False,
-                                         n_snapshots=0, n_snapshot_edges=0)
+    bound = engine.recording_bound_bytes(10, stdp=False, record_raster=True,
+                                         record_causal=False, n_snapshots=0,
+                                         n_snapshot_edges=0)
     with pytest.raises(MemoryLimitError):
         engine.run_batch([ok] * 3, [ok] * 3, 10, memory_limit_bytes=2 * bound, **kw)
     with pytest.raises(ShapeError):

@@ -58,6 +58,7 @@ class Engine:
         self,
         n_ticks: int,
         *,
+        stdp: bool,
         record_raster: bool,
         record_causal: bool,
         n_snapshots: int,

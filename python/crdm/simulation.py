@@ -290,7 +290,12 @@ def recording_bound_bytes(network: Network, config: RunConfig, n_snapshot_edges:
     # a cell per (slot, target) and a bit per cell, in 64-bit words
     dense_bytes = ring_slots * (n_targets * DRIVE_CELL_BYTES + -(-n_targets // 64) * 8)
     if not config.record_causal and dense_bytes <= DENSE_DRIVE_MAX_BYTES:
-        total += dense_bytes
+        # twice when every fixed-weight edge leaves a node nothing reaches: a run may then
+        # replay a periodic drive, whose rows never take more than the cells
+        reached = np.zeros(network.n_nodes, dtype=bool)
+        reached[network.edge_dst] = True
+        may_replay = bool(fixed.any()) and not reached[network.edge_src[fixed]].any()
+        total += dense_bytes * (2 if may_replay else 1)
     total += len(config.snapshot_ticks()) * n_snapshot_edges * 8
     if config.record_raster or config.record_causal:
         total += int(max_fires.sum()) * (17 if config.record_causal else 8)

@@ -167,11 +167,14 @@ impl Engine {
         self.net.refractory_ticks().to_vec().into_pyarray(py)
     }
 
-    /// Upper bound, in bytes, of what the delay ring and the recorders of such a run could hold.
-    #[pyo3(signature = (n_ticks, *, record_raster, record_causal, n_snapshots, n_snapshot_edges))]
+    /// Upper bound, in bytes, of what the delay ring and the recorders of such a run could hold
+    /// (with STDP or without: it decides which edges are fixed-weight; its values do not
+    /// matter).
+    #[pyo3(signature = (n_ticks, *, stdp, record_raster, record_causal, n_snapshots, n_snapshot_edges))]
     fn recording_bound_bytes(
         &self,
         n_ticks: u64,
+        stdp: bool,
         record_raster: bool,
         record_causal: bool,
         n_snapshots: usize,
@@ -179,7 +182,14 @@ impl Engine {
     ) -> u64 {
         let cfg = RunConfig {
             n_ticks,
-            stdp: None,
+            stdp: stdp.then_some(StdpParams {
+                a_plus: 0.0,
+                tau_plus_ms: 1.0,
+                a_minus: 0.0,
+                tau_minus_ms: 1.0,
+                w_min: 0.0,
+                w_max: 0.0,
+            }),
             record_raster,
             record_causal,
             snapshot_ticks: vec![0; n_snapshots],
