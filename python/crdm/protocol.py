@@ -162,9 +162,9 @@ class GramNeighbours:
     matrix is held). For a split, a test point's ``k`` nearest reference points are the first
     ``k`` of its candidates that are reference points; in the rare case that fewer than ``k``
     are, its full row of distances is computed, so the answer is always exact. Ties are broken
-    by the smaller index. :meth:`from_rows` takes only the Gram rows of the queried points;
-    :meth:`from_features` computes them from the feature vectors as needed, for data sets
-    whose ``n × n`` Gram matrix does not fit in memory (60,000 images: 29 GB).
+    by the smaller index. :meth:`from_features` does the same from the feature vectors,
+    computing Gram rows as needed: for data sets whose ``n × n`` Gram matrix does not fit in
+    memory (60,000 images: 29 GB).
     """
 
     def __init__(self, gram: np.ndarray, metric: str, *, offset_dot: np.ndarray | None = None,
@@ -176,27 +176,6 @@ class GramNeighbours:
         g = np.ascontiguousarray(g)
         self._prepare(lambda rows: (g, rows), np.diag(g).copy(), metric, offset_dot,
                       offset_sq, n_candidates, block, queries)
-
-    @classmethod
-    def from_rows(cls, gram_rows: Any, diag: Any, queries: Any, metric: str, *,
-                  offset_dot: np.ndarray | None = None, offset_sq: float = 0.0,
-                  n_candidates: int = 48, block: int = 1024) -> GramNeighbours:
-        """The same neighbours from the Gram rows of the queried points only:
-        ``gram_rows[i] = gram[queries[i]]`` (``(len(queries), n)``) and ``diag = diag(gram)``.
-        Only the queried points can be tested (their number over ten splits of 1,000 test
-        points out of 10,000 is about 6,500: two thirds of the products)."""
-        g = np.ascontiguousarray(gram_rows, dtype=np.float64)
-        d = np.ascontiguousarray(diag, dtype=np.float64)
-        q = np.asarray(queries, dtype=np.int64)
-        if g.ndim != 2 or d.shape != (g.shape[1],) or q.shape != (g.shape[0],):
-            raise ShapeError(f"Gram rows {g.shape} need one query per row ({q.shape}) and one "
-                             f"diagonal entry per column ({d.shape})", "gram_rows", g.shape)
-        self = cls.__new__(cls)
-        slot = np.full(d.size, -1, dtype=np.int64)
-        slot[q] = np.arange(q.size)
-        self._prepare(lambda rows: (g, slot[rows]), d, metric, offset_dot, offset_sq,
-                      n_candidates, block, q)
-        return self
 
     @classmethod
     def from_features(cls, features: Any, metric: str, *, n_candidates: int = 48,

@@ -84,16 +84,19 @@ fn slice<'a, T: numpy::Element>(
     field: &str,
     array: &'a PyReadonlyArray1<'_, T>,
 ) -> PyResult<&'a [T]> {
-    array.as_slice().map_err(|_| {
-        to_pyerr(
-            py,
-            CrdmError::InvalidValue {
-                field: field.to_string(),
-                value: "non-contiguous array".to_string(),
-                reason: "must be C-contiguous".to_string(),
-            },
-        )
-    })
+    array.as_slice().map_err(|_| not_contiguous(py, field))
+}
+
+/// The error for an array argument that is not C-contiguous.
+fn not_contiguous(py: Python<'_>, field: &str) -> PyErr {
+    to_pyerr(
+        py,
+        CrdmError::InvalidValue {
+            field: field.to_string(),
+            value: "non-contiguous array".to_string(),
+            reason: "must be C-contiguous".to_string(),
+        },
+    )
 }
 
 /// A network compiled for one tick length; run it on any number of stimuli.
@@ -383,16 +386,7 @@ fn gram_candidates<'py>(
         }
     };
     let n_points = gram.shape()[1];
-    let gram = gram.as_slice().map_err(|_| {
-        to_pyerr(
-            py,
-            CrdmError::InvalidValue {
-                field: "gram".to_string(),
-                value: "non-contiguous array".to_string(),
-                reason: "must be C-contiguous".to_string(),
-            },
-        )
-    })?;
+    let gram = gram.as_slice().map_err(|_| not_contiguous(py, "gram"))?;
     let offset = match &offset_dot {
         Some(dot) => Some((slice(py, "offset_dot", dot)?, offset_sq)),
         None => None,
