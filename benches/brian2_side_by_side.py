@@ -144,7 +144,7 @@ def brian2_standalone_run(net: crdm.Network, images: np.ndarray, cfg: crdm.RunCo
         nodes.append(stim.nodes)
         times.append(stim.ticks * cfg.dt_ms + k * period_ms)
     with tempfile.TemporaryDirectory() as build_dir:
-        b2.set_device("cpp_standalone", build_on_run=False, directory=build_dir)
+        b2.set_device("cpp_standalone", build_on_run=False)
         m = _brian2_model(b2, net, cfg, (np.concatenate(nodes),
                                          np.concatenate(times) * b2.ms))
         for _ in images:
@@ -153,7 +153,7 @@ def brian2_standalone_run(net: crdm.Network, images: np.ndarray, cfg: crdm.RunCo
             m["s_rec"].apre = 0
             m["s_rec"].apost = 0
             m["network"].run(period_ms * b2.ms)
-        b2.device.build(run=True, compile=True)
+        b2.device.build(directory=build_dir, run=True, compile=True)
         last_run_s = float(b2.device._last_run_time)
         spike_i = np.asarray(m["spikes"].i[:])
         spike_t = np.asarray(m["spikes"].t[:] / b2.ms)
