@@ -51,10 +51,14 @@ class ResultFolder:
 
     ``config`` must be JSON-serialisable; it is compared after a JSON round trip, so tuples and
     lists count as equal. ``provenance`` (crdm version, host, …) is stored but not compared.
+    ``growable`` names top-level list fields whose items are independent pieces of work (the
+    sizes of a sweep): a rerun may ask for other items, and the stored field becomes the
+    sorted union, which :attr:`config` then holds.
     """
 
     def __init__(self, path: str | Path, config: Mapping[str, Any], *,
-                 provenance: Mapping[str, Any] | None = None) -> None:
+                 provenance: Mapping[str, Any] | None = None,
+                 growable: tuple[str, ...] = ()) -> None:
         self.path = Path(path)
         self.config = json.loads(json.dumps(dict(config)))
         self.path.mkdir(parents=True, exist_ok=True)
@@ -66,7 +70,11 @@ class ResultFolder:
                 raise DataError(f"{manifest} is not a crdm result manifest: {exc}") from exc
             check_header(stored, path=manifest, what="crdm result manifest", fmt=_FORMAT,
                          version=_FORMAT_VERSION)
-            field = _first_difference(stored.get("config"), self.config)
+            stored_config = dict(stored.get("config") or {})
+            grown = {key: sorted(set(stored_config.pop(key, [])) | set(self.config.get(key, [])))
+                     for key in growable}
+            field = _first_difference(stored_config,
+                                      {k: v for k, v in self.config.items() if k not in grown})
             if field is not None:
                 old, new = _lookup(stored.get("config"), field), _lookup(self.config, field)
                 raise ConfigMismatchError(
@@ -76,6 +84,9 @@ class ResultFolder:
             # Temporary files of a run killed mid-write (see crdm._io.atomic_write).
             for stale in self.path.rglob(".*.tmp"):
                 stale.unlink(missing_ok=True)
+            self.config.update(grown)
+            if any(stored["config"].get(key) != value for key, value in grown.items()):
+                self.write_json("config.json", {**stored, "config": self.config})
         else:
             record = {"format": _FORMAT, "version": _FORMAT_VERSION, "config": self.config,
                       "provenance": dict(provenance or {})}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -119,6 +120,33 @@ def test_run_writes_every_output_and_resumes_without_redoing_chunks(digits, tmp_
     second = run_fig3(cfg, images, labels, out, progress=False)
     assert calls == [(10, 10)]
     assert second.rows == first.rows
+
+
+def test_more_sizes_continue_the_folder(digits, tmp_path, monkeypatch):
+    """Sizes are independent pieces: a rerun with other sizes adds them (the manifest keeps the
+    union, results.csv every evaluated size) and never recomputes the old ones."""
+    images, labels = digits
+    run_fig3(small(sizes=(5,)), images, labels, tmp_path, progress=False)
+    calls = []
+    real = fig3.encode_chunk
+
+    def counting(config, size, images, **kw):
+        calls.append(size)
+        return real(config, size, images, **kw)
+
+    monkeypatch.setattr(fig3, "encode_chunk", counting)
+    grown = run_fig3(small(sizes=(10,)), images, labels, tmp_path, progress=False)
+    assert set(calls) == {10}
+    assert {r["size"] for r in grown.rows if r["model"] == "crdm_all"} == {5, 10}
+    sizes = {r["size"] for r in csv.DictReader((tmp_path / "results.csv").open())
+             if r["model"] == "crdm_all"}
+    assert sizes == {"5", "10"}
+    manifest = json.loads((tmp_path / "config.json").read_text())
+    assert manifest["config"]["sizes"] == [5, 10]
+    assert manifest["provenance"]["crdm_version"]
+    calls.clear()
+    again = run_fig3(small(sizes=(5, 10)), images, labels, tmp_path, progress=False)
+    assert calls == [] and again.rows == grown.rows
 
 
 def test_a_folder_of_another_configuration_is_refused(digits, tmp_path):

@@ -429,7 +429,9 @@ def run_fig3(config: Fig3Config, images: np.ndarray, labels: np.ndarray, out_dir
     x = x.astype(np.float64) / 255.0 if np.issubdtype(x.dtype, np.integer) else x.astype(float)
     stored = {"experiment": "fig3", "model_revision": MODEL_REVISION, **config.as_dict(),
               "data": {"source": data_source, "sha256": data_fingerprint(x, y)}}
-    folder = ResultFolder(out_dir, stored, provenance={"crdm_version": __version__})
+    # sizes are independent pieces of work: a rerun with more sizes continues the folder
+    folder = ResultFolder(out_dir, stored, provenance={"crdm_version": __version__},
+                          growable=("sizes",))
     say(f"results in {folder.path}")
 
     if config.baselines and not folder.has("eval/raw_pixels.json"):
@@ -451,7 +453,7 @@ def run_fig3(config: Fig3Config, images: np.ndarray, labels: np.ndarray, out_dir
             bar.set_postfix_str(f"N={size} k-NN")
             names = [n for n, _, _ in _chunk_names(config, size)]
             folder.write_json(eval_name, _evaluate_size(folder, config, size, y, x, names))
-            _write_outputs(folder, config)
+            _write_outputs(folder)
 
     for size in config.sizes:
         if not missing[size]:
@@ -464,17 +466,16 @@ def run_fig3(config: Fig3Config, images: np.ndarray, labels: np.ndarray, out_dir
         if not missing[size]:
             evaluate(size)
     bar.close()
-    rows, activity = _write_outputs(folder, config)
+    rows, activity = _write_outputs(folder)
     return Fig3Result(rows, activity, folder.path)
 
 
-def _collect(folder: ResultFolder, config: Fig3Config) -> tuple[list[dict[str, Any]],
-                                                                dict[int, dict[str, float]]]:
+def _collect(folder: ResultFolder) -> tuple[list[dict[str, Any]], dict[int, dict[str, float]]]:
     rows: list[dict[str, Any]] = []
     activity = {}
     if folder.has("eval/raw_pixels.json"):
         rows += folder.read_json("eval/raw_pixels.json")["rows"]
-    for size in config.sizes:
+    for size in folder.config["sizes"]:     # every size this folder has been asked for
         name = f"eval/n{size:04d}.json"
         if folder.has(name):
             record = folder.read_json(name)
@@ -483,9 +484,9 @@ def _collect(folder: ResultFolder, config: Fig3Config) -> tuple[list[dict[str, A
     return rows, activity
 
 
-def _write_outputs(folder: ResultFolder, config: Fig3Config) -> tuple[list[dict[str, Any]],
-                                                                      dict[int, dict[str, float]]]:
-    rows, activity = _collect(folder, config)
+def _write_outputs(folder: ResultFolder) -> tuple[list[dict[str, Any]],
+                                                  dict[int, dict[str, float]]]:
+    rows, activity = _collect(folder)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=_CSV_FIELDS, extrasaction="ignore",
                             lineterminator="\n")
