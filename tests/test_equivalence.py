@@ -32,6 +32,15 @@ def assert_same(a: crdm.SimulationResult, b: crdm.SimulationResult) -> None:
     assert a.stats == b.stats
 
 
+def real(lo: float, hi: float) -> st.SearchStrategy[float]:
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+
+
+def drawn(draw, strategy, size: int) -> np.ndarray:
+    """``size`` values of ``strategy`` as an array."""
+    return np.array(draw(st.lists(strategy, min_size=size, max_size=size)))
+
+
 @st.composite
 def cases(draw):
     n = draw(st.integers(1, 10))
@@ -39,18 +48,15 @@ def cases(draw):
     ints = st.integers(0, n - 1)
     edges = np.array(draw(st.lists(st.tuples(ints, ints), min_size=m, max_size=m)),
                      dtype=np.int64).reshape(m, 2)
-    real = lambda lo, hi: st.floats(lo, hi, allow_nan=False, allow_infinity=False)  # noqa: E731
     net = crdm.Network.from_arrays(
-        np.array(draw(st.lists(st.tuples(real(0, 400), real(0, 400), real(0, 400)),
-                               min_size=n, max_size=n))),
+        drawn(draw, st.tuples(real(0, 400), real(0, 400), real(0, 400)), n),
         edges,
-        np.array(draw(st.lists(real(-1.5, 1.5), min_size=m, max_size=m))),
-        velocity_m_s=np.array(draw(st.lists(real(0.05, 1.0), min_size=m, max_size=m))),
-        refractory_ms=np.array(draw(st.lists(real(0.05, 3.0), min_size=n, max_size=n))),
-        threshold=np.array(draw(st.lists(real(0.2, 2.0), min_size=n, max_size=n))),
-        tau_m_ms=np.array(draw(st.lists(st.one_of(st.just(math.inf), real(0.3, 30.0)),
-                                        min_size=n, max_size=n))),
-        plastic=np.array(draw(st.lists(st.booleans(), min_size=m, max_size=m)), dtype=bool),
+        drawn(draw, real(-1.5, 1.5), m),
+        velocity_m_s=drawn(draw, real(0.05, 1.0), m),
+        refractory_ms=drawn(draw, real(0.05, 3.0), n),
+        threshold=drawn(draw, real(0.2, 2.0), n),
+        tau_m_ms=drawn(draw, st.one_of(st.just(math.inf), real(0.3, 30.0)), n),
+        plastic=drawn(draw, st.booleans(), m).astype(bool),
     )
     dt = draw(st.sampled_from([0.1, 0.25, 0.5]))
     stdp = draw(st.one_of(st.none(), st.builds(
@@ -79,7 +85,6 @@ def periodic_cases(draw):
     whenever it repeats (sometimes a train stops early or has a gap, and it must not)."""
     n_in, n_rec = draw(st.integers(1, 4)), draw(st.integers(1, 5))
     n = n_in + n_rec
-    real = lambda lo, hi: st.floats(lo, hi, allow_nan=False, allow_infinity=False)  # noqa: E731
     pairs = [(i, j) for i in range(n_in) for j in range(n_in, n)]
     pairs += [(i, j) for i in range(n_in, n) for j in range(n_in, n) if i != j]
     keep = draw(st.lists(st.booleans(), min_size=len(pairs), max_size=len(pairs)))
@@ -88,17 +93,14 @@ def periodic_cases(draw):
     m = edges.shape[0]
     period = draw(st.integers(2, 12))
     net = crdm.Network.from_arrays(
-        np.array(draw(st.lists(st.tuples(real(0, 150), real(0, 150), real(0, 150)),
-                               min_size=n, max_size=n))),
+        drawn(draw, st.tuples(real(0, 150), real(0, 150), real(0, 150)), n),
         edges,
-        np.array(draw(st.lists(real(-0.8, 1.2), min_size=m, max_size=m))),
-        velocity_m_s=np.array(draw(st.lists(real(0.1, 1.0), min_size=m, max_size=m))),
-        refractory_ms=np.array([0.1 * period] * n_in
-                               + draw(st.lists(real(0.1, 1.0), min_size=n_rec,
-                                               max_size=n_rec))),
-        threshold=np.array(draw(st.lists(real(0.3, 2.0), min_size=n, max_size=n))),
-        tau_m_ms=np.array(draw(st.lists(st.one_of(st.just(math.inf), real(0.3, 10.0)),
-                                        min_size=n, max_size=n))),
+        drawn(draw, real(-0.8, 1.2), m),
+        velocity_m_s=drawn(draw, real(0.1, 1.0), m),
+        refractory_ms=np.concatenate([np.full(n_in, 0.1 * period),
+                                      drawn(draw, real(0.1, 1.0), n_rec)]),
+        threshold=drawn(draw, real(0.3, 2.0), n),
+        tau_m_ms=drawn(draw, st.one_of(st.just(math.inf), real(0.3, 10.0)), n),
         plastic=edges[:, 0] >= n_in,
     )
     config = RunConfig(duration_ms=draw(st.sampled_from([10.0, 30.0])), dt_ms=0.1,
