@@ -3,6 +3,7 @@
 //! Units: positions and path lengths in µm, conduction velocities in m/s (1 m/s = 1 µm/µs =
 //! 1000 µm/ms), times in ms, `dt_ms` the tick length. See `docs/model.md`.
 
+use crate::engine::PlanCache;
 use crate::error::{check_each, check_indices, check_len, CrdmError, Result};
 
 /// Longest latency or refractory period, in ticks, that the engine accepts. Ticks are stored as
@@ -80,6 +81,9 @@ pub struct CompiledNetwork {
     /// How many nodes are the target of a fixed-weight edge: in a run without STDP (every
     /// edge) and with STDP (non-plastic edges).
     pub(crate) n_fixed_targets: [usize; 2],
+    /// The last run configuration's plan (the network never changes after compilation, so a
+    /// plan stays valid).
+    pub(crate) plan_cache: PlanCache,
 }
 
 /// An edge's target, delay (ticks) and plastic flag packed into one integer: the flag in the
@@ -335,6 +339,7 @@ impl CompiledNetwork {
             rank_of,
             max_delay_ticks,
             n_fixed_targets: [0; 2],
+            plan_cache: PlanCache::default(),
         };
         net.n_fixed_targets = [false, true].map(|stdp_on| net.fixed_targets(stdp_on).1.len());
         Ok(net)
