@@ -143,7 +143,8 @@ def _fig3_config(args: argparse.Namespace, **overrides: Any) -> Any:
                     n_splits=args.splits, n_test=args.test_size, seed=args.seed,
                     sketch_dim=args.sketch_dim, chunk_size=args.chunk_size,
                     baselines=not args.no_baselines, stdp=stdp,
-                    network_params=dict(args.network), pixel_threshold=args.pixel_threshold)
+                    network_params=dict(args.network), pixel_threshold=args.pixel_threshold,
+                    plastic=args.plastic)
     settings.update(overrides)
     return Fig3Config(**settings)
 
@@ -350,6 +351,9 @@ def _add_fig3_options(p: argparse.ArgumentParser, *, sizes: str, images: int, sp
     p.add_argument("--chunk-size", type=_count(1), default=250,
                    help="images per saved chunk (default 250)")
     _add_model_options(p, "input_recurrent")
+    p.add_argument("--plastic", choices=("all", "recurrent"), default="all",
+                   help="edges with STDP: every edge into the recurrent layer, or the "
+                        "recurrent ones only (default all)")
     p.add_argument("--pixel-threshold", type=float, default=0.0,
                    help="pixels above it (0-1 scale) drive their input node (default 0)")
     p.add_argument("--no-baselines", action="store_true",

@@ -53,6 +53,19 @@ def test_exact_features_are_the_encoders_weight_changes(digits):
     assert np.all(counts == np.round(counts)) and counts.sum() > 0
 
 
+def test_with_plastic_recurrent_edges_only_the_input_weights_stay(digits):
+    images = digits[0][:4].reshape(4, -1) / 255.0
+    arrays = encode_chunk(small(plastic="recurrent"), 5, images, n_threads=1)
+    every = encode_chunk(small(), 5, images, n_threads=1)
+    n_input_edges = 784 * 5
+    assert not arrays["crdm_all"][:, :, :n_input_edges].any()
+    assert every["crdm_all"][:, :, :n_input_edges].any()
+    # the recurrent weights still learn, differently without the input edges' STDP
+    changes = arrays["crdm_recurrent"]
+    assert changes.any() and not np.array_equal(changes, every["crdm_recurrent"])
+    np.testing.assert_array_equal(arrays["crdm_all"][:, :, n_input_edges:], changes)
+
+
 def test_features_do_not_depend_on_chunking_or_threads(digits):
     images = digits[0][:6].reshape(6, -1) / 255.0
     cfg = small(sketch_dim=64, sizes=(10,))
@@ -157,6 +170,9 @@ def test_a_folder_of_another_configuration_is_refused(digits, tmp_path):
     assert exc.value.field == "seed" and exc.value.value == (0, 1)
     with pytest.raises(ConfigMismatchError, match=r"data\.sha256"):
         run_fig3(small(), images[::-1], labels[::-1], tmp_path, progress=False)
+    with pytest.raises(ConfigMismatchError) as exc:
+        run_fig3(small(plastic="recurrent"), images, labels, tmp_path, progress=False)
+    assert exc.value.field == "plastic"
 
 
 def test_a_folder_simulated_under_other_dynamics_is_refused(digits, tmp_path, monkeypatch):
@@ -189,7 +205,8 @@ def test_corrupt_manifest_and_chunk_are_data_errors(digits, tmp_path):
                                        ({"sketch_dim": -1}, "sketch_dim"),
                                        ({"sample_interval_ms": 500.0}, "sample_interval_ms"),
                                        ({"network_params": {"plastic": "none"}},
-                                        "network_params.plastic")])
+                                        "network_params.plastic"),
+                                       ({"plastic": "input"}, "plastic")])
 def test_bad_configuration_names_the_field(kw, field):
     with pytest.raises(ValidationError) as exc:
         small(**kw)

@@ -2,7 +2,10 @@
 
 For each recurrent size ``N``, every image stimulates a fresh copy of the seeded
 :func:`crdm.input_recurrent` network once, STDP on, for ``duration_ms``; the weights are sampled
-every ``sample_interval_ms``. At each sample time ``t`` the features of an image are
+every ``sample_interval_ms``. STDP acts on ``plastic`` edges: ``"all"`` (default: every edge
+that ends in the recurrent layer, our reading of the paper) or ``"recurrent"`` (the recurrent →
+recurrent edges only, issue 7's benchmark workload; the input weights then stay at ``w(0)``).
+At each sample time ``t`` the features of an image are
 
 * ``crdm_all``: the weights of every edge that ends in the recurrent layer (input → recurrent
   and recurrent → recurrent; ``784·N + N(N-1)`` values) — one reading of the paper's "all the
@@ -67,6 +70,7 @@ PAPER_SIZES = (5, 10, 25, 50, 100, 200, 300, 400)
 PAPER_POINTS = ((5, 300.0, 71.66), (200, 300.0, 96.49), (300, 300.0, 96.48), (400, 300.0, 96.48))
 
 _MODELS = ("crdm_all", "crdm_recurrent", "stdp_off_counts")
+_PLASTIC = ("all", "recurrent")
 _CSV_FIELDS = ("model", "feature", "size", "time_ms", "metric", "mean", "sd", "n_features",
                "knn_dims", "n_images", "n_splits", "n_test")
 
@@ -88,6 +92,7 @@ class Fig3Config:
     chunk_size: int = 250
     baselines: bool = True
     pixel_threshold: float = 0.0
+    plastic: str = "all"
     stdp: StdpParams = field(default_factory=StdpParams)
     network_params: dict[str, Any] = field(default_factory=dict)
 
@@ -106,6 +111,9 @@ class Fig3Config:
                                   f"`duration_ms` = {self.duration_ms}", "sample_interval_ms",
                                   self.sample_interval_ms)
         default_test_size(self.n_test, self.n_images, self.k)
+        if self.plastic not in _PLASTIC:
+            raise ValidationError(f"invalid value for `plastic`: {self.plastic!r} (one of "
+                                  f"{', '.join(map(repr, _PLASTIC))})", "plastic", self.plastic)
         object.__setattr__(self, "network_params",
                            check_network_params(self.network_params, input_recurrent))
 
@@ -125,11 +133,16 @@ class Fig3Config:
         return self.run_config(stdp=True).snapshot_ticks()
 
     def network(self, size: int) -> Network:
-        return input_recurrent(size, seed=self.seed, plastic="all", **self.network_params)
+        return input_recurrent(size, seed=self.seed, plastic=self.plastic,
+                               **self.network_params)
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["test_size"] = self.test_size
+        if self.plastic == "all":
+            # stored only when it differs from what every run did before the field existed,
+            # so that their folders are still continued
+            del out["plastic"]
         return out
 
 
