@@ -66,13 +66,18 @@ def test_with_plastic_recurrent_edges_only_the_input_weights_stay(digits):
     np.testing.assert_array_equal(arrays["crdm_all"][:, :, n_input_edges:], changes)
 
 
-def test_features_do_not_depend_on_chunking_or_threads(digits):
+def test_features_do_not_depend_on_chunking_or_threads(digits, monkeypatch):
     images = digits[0][:6].reshape(6, -1) / 255.0
     cfg = small(sketch_dim=64, sizes=(10,))
     whole = encode_chunk(cfg, 10, images, n_threads=1)
     parts = [encode_chunk(cfg, 10, images[a:a + 3], n_threads=2) for a in (0, 3)]
     for key, value in whole.items():
         np.testing.assert_array_equal(value, np.concatenate([p[key] for p in parts]))
+    # batches of two images
+    monkeypatch.setattr(fig3, "_BATCH_BYTES", 1)
+    batched = encode_chunk(cfg, 10, images, n_threads=2)
+    for key, value in whole.items():
+        np.testing.assert_array_equal(value, batched[key])
     assert whole["crdm_all"].shape == (6, 2, 64)          # sketched: 784·10 + 90 > 64
     assert whole["crdm_recurrent"].shape == (6, 2, 64)
 
