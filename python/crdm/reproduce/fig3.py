@@ -48,7 +48,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -94,7 +94,7 @@ class Fig3Config:
     chunk_size: int = 250
     baselines: bool = True
     pixel_threshold: float = 0.0
-    plastic: str = "all"
+    plastic: Literal["all", "recurrent"] = "all"
     stdp: StdpParams = field(default_factory=StdpParams)
     network_params: dict[str, Any] = field(default_factory=dict)
 

@@ -202,8 +202,9 @@ struct RunPlan {
 }
 
 /// The plan of the last configuration a network ran, reused while the configuration stays the
-/// same: building a plan walks every edge a few times and fills the decay tables, about a
-/// tenth of a 600-ms image at N = 50, which a loop of single runs would otherwise pay per run.
+/// same: building a plan walks every edge a few times and fills the decay tables (4 % of the
+/// instructions of a 600-ms image at N = 50), which a loop of single runs would otherwise pay
+/// per run.
 /// A clone of the network starts with an empty cache.
 #[derive(Default)]
 pub(crate) struct PlanCache(Mutex<Option<Arc<(RunConfig, RunPlan)>>>);
