@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from crdm.errors import ConfigMismatchError, DataError, ValidationError
 from crdm.protocol import wknn_protocol
 from crdm.reproduce import fig3
 from crdm.reproduce.fig3 import Fig3Config, encode_chunk, run_fig3
+from crdm.simulation import Simulator, image_stimulus
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +75,8 @@ def test_features_do_not_depend_on_chunking_or_threads(digits, monkeypatch):
     parts = [encode_chunk(cfg, 10, images[a:a + 3], n_threads=2) for a in (0, 3)]
     for key, value in whole.items():
         np.testing.assert_array_equal(value, np.concatenate([p[key] for p in parts]))
-    # batches of two images
-    monkeypatch.setattr(fig3, "_BATCH_BYTES", 1)
+    # jobs of one image each
+    monkeypatch.setattr(fig3, "_JOB_BYTES", 1)
     batched = encode_chunk(cfg, 10, images, n_threads=2)
     for key, value in whole.items():
         np.testing.assert_array_equal(value, batched[key])
@@ -93,6 +95,25 @@ def test_sketched_features_are_the_projection_of_the_weight_changes(digits):
     delta = enc.transform(images).reshape(6, -1)
     n_rec_edges = 10 * 9
     for name, part in (("crdm_all", delta), ("crdm_recurrent", delta[:, -n_rec_edges:])):
+        proj = fig3._sketch(64, part.shape[1], fig3._projection_seed(cfg, 10, name))
+        want = np.asarray(proj.transform(part)).astype(np.float32).reshape(3, 2, 64)
+        np.testing.assert_array_equal(arrays[name], want)
+
+
+def test_with_plastic_recurrent_edges_the_sketches_still_project_every_edge(digits):
+    """The runs snapshot the plastic edges only; the sketched features are still bit for bit
+    the projection of ``Δw`` over every edge of each set (the input edges' ``Δw`` is 0)."""
+    images = digits[0][:3].reshape(3, -1) / 255.0
+    cfg = small(sketch_dim=64, sizes=(10,), plastic="recurrent")
+    arrays = encode_chunk(cfg, 10, images, n_threads=2)
+    net = cfg.network(10)
+    every_edge = dataclasses.replace(cfg.run_config(stdp=True), snapshot_edges="all")
+    sim = Simulator(net, dt_ms=cfg.dt_ms)
+    delta = np.concatenate([sim.run(image_stimulus(x, net, every_edge), every_edge).snapshots
+                            - net.weights for x in images])
+    n_input_edges = int(net.meta["n_input_edges"])
+    assert not delta[:, :n_input_edges].any() and delta[:, n_input_edges:].any()
+    for name, part in (("crdm_all", delta), ("crdm_recurrent", delta[:, n_input_edges:])):
         proj = fig3._sketch(64, part.shape[1], fig3._projection_seed(cfg, 10, name))
         want = np.asarray(proj.transform(part)).astype(np.float32).reshape(3, 2, 64)
         np.testing.assert_array_equal(arrays[name], want)

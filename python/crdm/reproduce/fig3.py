@@ -71,8 +71,8 @@ PAPER_POINTS = ((5, 300.0, 71.66), (200, 300.0, 96.49), (300, 300.0, 96.48), (40
 
 _MODELS = ("crdm_all", "crdm_recurrent", "stdp_off_counts")
 _PLASTIC = ("all", "recurrent")
-#: Snapshot bytes of one batch of images in :func:`encode_chunk`.
-_BATCH_BYTES = 256 << 20
+#: Snapshot bytes of the images one job of :func:`encode_chunk` holds at a time.
+_JOB_BYTES = 64 << 20
 _CSV_FIELDS = ("model", "feature", "size", "time_ms", "metric", "mean", "sd", "n_features",
                "knn_dims", "n_images", "n_splits", "n_test")
 
@@ -127,7 +127,7 @@ class Fig3Config:
         if stdp:
             return RunConfig(duration_ms=self.duration_ms, dt_ms=self.dt_ms, stdp=self.stdp,
                              record_raster=False, snapshot_interval_ms=self.sample_interval_ms,
-                             snapshot_edges="all")
+                             snapshot_edges="plastic")
         return RunConfig(duration_ms=self.duration_ms, dt_ms=self.dt_ms, stdp=None,
                          record_raster=True, snapshot_interval_ms=None)
 
@@ -192,6 +192,45 @@ def _project_changes(matrix: Any, snapshots: np.ndarray, w0: np.ndarray) -> np.n
     return out
 
 
+@dataclass(frozen=True)
+class _EdgeSet:
+    """How one feature set (``first`` … last edge) is read from snapshots of the plastic edges.
+
+    The set's edges that are not plastic keep ``w(0)``, so their ``Δw`` is exactly 0 and adds
+    nothing to any projected sum: the projection only needs the matrix's columns of the
+    plastic ones (``columns``, in the set's numbering), in the order the matrix holds them, so
+    the sums are bit for bit those over every edge of the set."""
+
+    n_features: int
+    start: int                  # the set's first entry among the snapshot (plastic) edges
+    columns: np.ndarray
+    matrix: Any                 # the projection restricted to ``columns``, or None (exact)
+
+    def features(self, snapshots: np.ndarray, w0: np.ndarray) -> np.ndarray:
+        plastic = snapshots[:, self.start:]
+        if self.matrix is not None:
+            return _project_changes(self.matrix, plastic, w0[self.start:])
+        out = np.zeros((snapshots.shape[0], self.n_features), dtype=np.float32)
+        out[:, self.columns] = _project_changes(None, plastic, w0[self.start:])
+        return out
+
+
+def _edge_sets(config: Fig3Config, size: int, net: Network) -> dict[str, _EdgeSet]:
+    plastic = np.flatnonzero(net.plastic)
+    first = {"crdm_all": 0, "crdm_recurrent": int(net.meta["n_input_edges"])}
+    sets = {}
+    for name, f in first.items():
+        n_features = net.n_edges - f
+        start = int(np.searchsorted(plastic, f))
+        columns = plastic[start:] - f
+        matrix = _sketch_matrix(config.sketch_dim, n_features,
+                                _projection_seed(config, size, name))
+        if matrix is not None and columns.size < n_features:
+            matrix = matrix[:, columns]
+        sets[name] = _EdgeSet(n_features, start, columns, matrix)
+    return sets
+
+
 _PROJECTIONS = ("crdm_all", "crdm_recurrent", "random_projection")
 
 
@@ -211,54 +250,48 @@ def encode_chunk(config: Fig3Config, size: int, images: np.ndarray, *,
     arguments: the same images give the same arrays in any chunking and on any thread count.
     """
     net = config.network(size)
-    n_in_edges = int(net.meta["n_input_edges"])
     n_input = int(net.meta["n_input"])
-    w0 = net.weights
     stdp_cfg = config.run_config(stdp=True)
+    off_cfg = config.run_config(stdp=False)
     times = np.asarray(config.sample_ticks())
-    n_sketch = {"crdm_all": net.n_edges, "crdm_recurrent": net.n_edges - n_in_edges}
-    matrices = {name: _sketch_matrix(config.sketch_dim, n_features,
-                                     _projection_seed(config, size, name))
-                for name, n_features in n_sketch.items()}
-    first = {"crdm_all": 0, "crdm_recurrent": n_in_edges}     # the edges each set holds
-
-    def features(result: Any) -> dict[str, np.ndarray]:
-        return {name: _project_changes(matrices[name], result.snapshots[:, first[name]:],
-                                       w0[first[name]:]) for name in matrices}
-
+    edge_sets = _edge_sets(config, size, net)
+    w0_plastic = net.weights[stdp_cfg.snapshot_edge_ids(net)]
     sim = Simulator(net, dt_ms=config.dt_ms)
     n = images.shape[0]
     threads = n_threads or os.cpu_count() or 1
-    # A batch holds n_times full weight vectors per image: bound its memory.
-    per_image = times.size * net.n_edges * 8
-    batch = max(threads, min(n, _BATCH_BYTES // max(per_image, 1)))
-    out: dict[str, list[np.ndarray]] = {m: [] for m in _MODELS}
-    rate, arrivals = [], []
+    # Each job simulates a few images on one thread and projects them at once: no thread
+    # waits for a batch to finish, and only `threads` jobs' snapshots exist at a time.
+    per_image = times.size * w0_plastic.size * 8
+    per_job = max(1, min(-(-n // (4 * threads)), _JOB_BYTES // max(per_image, 1)))
+
+    def job(start: int) -> dict[str, Any]:
+        chunk = images[start:start + per_job]
+        stimuli = [image_stimulus(x, net, stdp_cfg, pixel_threshold=config.pixel_threshold)
+                   for x in chunk]
+        out: dict[str, Any] = {name: [] for name in edge_sets}
+        out["rate_hz"], out["arrivals"] = [], []
+        for result in sim.run_batch(stimuli, stdp_cfg, n_threads=1):
+            for name, edge_set in edge_sets.items():
+                out[name].append(edge_set.features(result.snapshots, w0_plastic))
+            out["rate_hz"].append(result.spike_counts[n_input:].mean()
+                                  / (config.duration_ms / 1000))
+            out["arrivals"].append(result.stats["n_arrivals"])
+        if config.baselines:
+            counts = np.zeros((len(stimuli), times.size, size), dtype=np.float32)
+            for i, r in enumerate(sim.run_batch(stimuli, off_cfg, n_threads=1)):
+                rec = r.spike_nodes >= n_input
+                nodes, ticks = r.spike_nodes[rec] - n_input, r.spike_ticks[rec]
+                for j, t in enumerate(times):
+                    counts[i, j] = np.bincount(nodes[ticks < t], minlength=size)
+            out["stdp_off_counts"] = list(counts)
+        return out
+
     with ThreadPoolExecutor(threads) as pool:
-        for start in range(0, n, batch):
-            chunk = images[start:start + batch]
-            stimuli = [image_stimulus(x, net, stdp_cfg, pixel_threshold=config.pixel_threshold)
-                       for x in chunk]
-            results = sim.run_batch(stimuli, stdp_cfg, n_threads=threads)
-            projected = list(pool.map(features, results))
-            for name in matrices:
-                out[name].append(np.stack([p[name] for p in projected]))
-            rate.extend(r.spike_counts[n_input:].mean() / (config.duration_ms / 1000)
-                        for r in results)
-            arrivals.extend(r.stats["n_arrivals"] for r in results)
-            del results, projected
-            if config.baselines:
-                off_cfg = config.run_config(stdp=False)
-                counts = np.zeros((len(stimuli), times.size, size), dtype=np.float32)
-                for i, r in enumerate(sim.run_batch(stimuli, off_cfg, n_threads=threads)):
-                    rec = r.spike_nodes >= n_input
-                    nodes, ticks = r.spike_nodes[rec] - n_input, r.spike_ticks[rec]
-                    for j, t in enumerate(times):
-                        counts[i, j] = np.bincount(nodes[ticks < t], minlength=size)
-                out["stdp_off_counts"].append(counts)
-    arrays = {name: np.concatenate(parts) for name, parts in out.items() if parts}
-    arrays["rate_hz"] = np.asarray(rate, dtype=np.float64)
-    arrays["arrivals"] = np.asarray(arrivals, dtype=np.int64)
+        done = list(pool.map(job, range(0, n, per_job)))
+    arrays = {name: np.stack([f for part in done for f in part[name]])
+              for name in (*_MODELS, "rate_hz", "arrivals") if name in done[0]}
+    arrays["rate_hz"] = arrays["rate_hz"].astype(np.float64)
+    arrays["arrivals"] = arrays["arrivals"].astype(np.int64)
     return arrays
 
 
