@@ -174,6 +174,41 @@ impl DecayTable {
     }
 }
 
+/// Where the fixed-weight edges of a run lead, with STDP on (the non-plastic edges) or off
+/// (every edge): computed once when the network is compiled, since every plan and every
+/// memory bound needs it and it walks every edge (at N = 400, 473,200 of them: a tenth of the
+/// instructions of a 600-ms image, once per run before it was kept).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FixedEdges {
+    /// Position of every node among the targets (`u32::MAX`: none).
+    pub(crate) target_index: Vec<u32>,
+    /// The targets, ascending.
+    pub(crate) target_node: Vec<u32>,
+    /// [`RunPlan::driver_max_delay`] when the drive is dense.
+    pub(crate) driver_max_delay: Vec<u32>,
+}
+
+impl FixedEdges {
+    pub(crate) fn new(net: &CompiledNetwork, stdp_on: bool) -> Self {
+        let mut is_target = vec![false; net.n_nodes];
+        for pos in 0..net.n_edges() {
+            let (j, _, plastic) = net.codes.get(pos);
+            is_target[j as usize] |= !(stdp_on && plastic);
+        }
+        let mut target_index = vec![u32::MAX; net.n_nodes];
+        let mut target_node = Vec::new();
+        for j in (0..net.n_nodes).filter(|&j| is_target[j]) {
+            target_index[j] = target_node.len() as u32;
+            target_node.push(j as u32);
+        }
+        FixedEdges {
+            target_index,
+            target_node,
+            driver_max_delay: drivers(net, stdp_on),
+        }
+    }
+}
+
 /// What every run of a batch shares: the STDP trace decays as lookups instead of `exp` calls
 /// (they save an `exp` per plastic arrival and per plastic in-edge of a firing node, and match
 /// `crdm.reference` bit for bit), and where the fixed-weight drive is kept.
@@ -201,13 +236,16 @@ struct RunPlan {
     driver_max_delay: Vec<u32>,
 }
 
-/// The plan of the last configuration a network ran, reused while the configuration stays the
-/// same: building a plan walks every edge a few times and fills the decay tables (4 % of the
-/// instructions of a 600-ms image at N = 50), which a loop of single runs would otherwise pay
-/// per run.
+/// The plans of the last configurations a network ran (most recent first, at most
+/// [`PLAN_CACHE_ENTRIES`]), reused while a configuration comes back: building a plan walks
+/// the snapshot edges and fills the decay tables (4 % of the instructions of a 600-ms image
+/// at N = 50), which a loop of single runs would otherwise pay per run. More than one, since
+/// sweeps alternate configurations (Figure 3 runs every few images with STDP, then without).
 /// A clone of the network starts with an empty cache.
 #[derive(Default)]
-pub(crate) struct PlanCache(Mutex<Option<Arc<(RunConfig, RunPlan)>>>);
+pub(crate) struct PlanCache(Mutex<Vec<Arc<(RunConfig, RunPlan)>>>);
+
+const PLAN_CACHE_ENTRIES: usize = 4;
 
 impl Clone for PlanCache {
     fn clone(&self) -> Self {
@@ -222,16 +260,23 @@ impl std::fmt::Debug for PlanCache {
 }
 
 impl PlanCache {
-    /// The plan for `cfg`, built (outside the lock) unless it is the cached one.
+    /// The plan for `cfg`, built (outside the lock) unless it is cached.
     fn get(&self, net: &CompiledNetwork, cfg: &RunConfig) -> Arc<(RunConfig, RunPlan)> {
-        // the lock is held only to read or swap the pointer, never while a panic can happen,
-        // so a poisoned lock still holds a consistent value
-        let cached = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some(entry) = cached.filter(|entry| entry.0 == *cfg) {
-            return entry;
+        // the lock is held only to read or reorder the pointers, never while a panic can
+        // happen, so a poisoned lock still holds a consistent value
+        let lock = || self.0.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut entries = lock();
+            if let Some(k) = entries.iter().position(|entry| entry.0 == *cfg) {
+                let entry = entries.remove(k);
+                entries.insert(0, Arc::clone(&entry));
+                return entry;
+            }
         }
         let entry = Arc::new((cfg.clone(), RunPlan::new(net, cfg)));
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&entry));
+        let mut entries = lock();
+        entries.insert(0, Arc::clone(&entry));
+        entries.truncate(PLAN_CACHE_ENTRIES);
         entry
     }
 }
@@ -282,20 +327,9 @@ impl CompiledNetwork {
         (self.max_delay_ticks as u64).min(cfg.n_ticks) + 1
     }
 
-    /// `(target_index, target_node)` of the fixed-weight edges of a run with or without STDP.
-    pub(crate) fn fixed_targets(&self, stdp_on: bool) -> (Vec<u32>, Vec<u32>) {
-        let mut is_target = vec![false; self.n_nodes];
-        for pos in 0..self.n_edges() {
-            let (j, _, plastic) = self.codes.get(pos);
-            is_target[j as usize] |= !(stdp_on && plastic);
-        }
-        let mut target_index = vec![u32::MAX; self.n_nodes];
-        let mut target_node = Vec::new();
-        for j in (0..self.n_nodes).filter(|&j| is_target[j]) {
-            target_index[j] = target_node.len() as u32;
-            target_node.push(j as u32);
-        }
-        (target_index, target_node)
+    /// The fixed-weight edges' targets of a run with or without STDP.
+    pub(crate) fn fixed(&self, stdp_on: bool) -> &FixedEdges {
+        &self.fixed[usize::from(stdp_on)]
     }
 
     /// Bytes of the dense drive cells of a run, or `None` when the run queues its
@@ -338,8 +372,10 @@ impl RunPlan {
                 DecayTable::new(cfg.n_ticks, net.dt_ms, p.tau_minus_ms),
             )
         });
-        let (target_index, target_node) = net.fixed_targets(cfg.stdp.is_some());
-        let dense = net.dense_drive_bytes(cfg, target_node.len()).is_some();
+        let fixed = net.fixed(cfg.stdp.is_some());
+        let dense = net
+            .dense_drive_bytes(cfg, fixed.target_node.len())
+            .is_some();
         let mut membrane = Vec::new();
         let mut rows: Vec<u64> = Vec::new();
         let membrane_row = net
@@ -359,14 +395,14 @@ impl RunPlan {
             .collect();
         let snapshot_from = snapshot_sources(net, cfg);
         let driver_max_delay = if dense {
-            drivers(net, cfg.stdp.is_some())
+            fixed.driver_max_delay.clone()
         } else {
             Vec::new()
         };
         RunPlan {
             stdp,
-            target_index,
-            target_node,
+            target_index: fixed.target_index.clone(),
+            target_node: fixed.target_node.clone(),
             dense,
             membrane,
             membrane_row,
@@ -526,10 +562,11 @@ impl CompiledNetwork {
         // allocate 24 GB before the first tick. Dense drive cells are capped, else queued.
         let ring_slots = self.ring_slots(cfg);
         let mut bytes = ring_slots.saturating_mul(2 * RING_SLOT_BYTES);
-        let n_targets = self.n_fixed_targets[usize::from(cfg.stdp.is_some())];
+        let fixed = self.fixed(cfg.stdp.is_some());
+        let n_targets = fixed.target_node.len();
         if let Some(dense) = self.dense_drive_bytes(cfg, n_targets) {
             // a run that replays a periodic drive holds its rows too, never more than the cells
-            let may_replay = n_targets > 0 && !drivers(self, cfg.stdp.is_some()).is_empty();
+            let may_replay = n_targets > 0 && !fixed.driver_max_delay.is_empty();
             bytes = bytes.saturating_add(dense.saturating_mul(1 + u64::from(may_replay)));
         }
         bytes = bytes.saturating_add(
@@ -1346,7 +1383,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cached_plan_is_replaced_when_the_configuration_changes() {
+    fn cached_plans_serve_only_their_own_configuration() {
         let net = network();
         let (nodes, ticks) = stimulus(&[(0, 0, 10, 300), (1, 3, 10, 300), (2, 0, 10, 300)], &[]);
         let stim = Stimulus {
@@ -1355,9 +1392,26 @@ mod tests {
         };
         let mut fewer_snapshots = config(true);
         fewer_snapshots.snapshot_edges = vec![3, 7];
-        // each configuration after another one, on one network, against a fresh network
-        let configs = [config(true), config(false), fewer_snapshots, config(true)];
-        for cfg in &configs {
+        let mut slower_stdp = config(true);
+        if let Some(stdp) = &mut slower_stdp.stdp {
+            stdp.tau_minus_ms = 5.0;
+        }
+        let mut earlier_snapshot = config(true);
+        earlier_snapshot.snapshot_ticks = vec![50, 300];
+        let mut no_raster = config(false);
+        no_raster.record_raster = false;
+        // more configurations than the cache holds, each after another one and each twice,
+        // on one network, against a fresh network (which has no cached plan)
+        let configs = [
+            config(true),
+            config(false),
+            fewer_snapshots,
+            slower_stdp,
+            earlier_snapshot,
+            no_raster,
+        ];
+        assert!(configs.len() > PLAN_CACHE_ENTRIES);
+        for cfg in configs.iter().chain(&configs).chain(configs.iter().rev()) {
             let cached = net.run(&stim, cfg).unwrap();
             assert_eq!(cached, net.clone().run(&stim, cfg).unwrap());
             assert_eq!(cached.snapshots.len(), 2 * cfg.snapshot_edges.len());
