@@ -133,6 +133,26 @@ def test_offset_form_equals_the_protocol_on_whole_weight_vectors():
     assert ours["delta/cosine"]["accuracies"] == delta_only["cosine"].accuracies.tolist()
 
 
+def test_the_trajectory_is_read_out_as_every_sample_time_side_by_side(digits, tmp_path):
+    """The trajectory rows come from the sum of the per-time Gram matrices (summed in place
+    into a kept buffer): the same neighbours as the features of every time concatenated."""
+    images, labels = digits
+    cfg = small(sizes=(10,), duration_ms=150.0, sketch_dim=64, baselines=False)
+    result = run_fig3(cfg, images, labels, tmp_path / "run", progress=False)
+    chunks = [np.load(path) for path in sorted((tmp_path / "run").glob("chunks/*/*.npz"))]
+    y = labels[:cfg.n_images].astype(np.int64)
+    for model in ("crdm_all", "crdm_recurrent"):
+        features = np.concatenate([c[model] for c in chunks])
+        assert features.shape == (cfg.n_images, 3, 64)
+        side_by_side = features.reshape(cfg.n_images, -1)
+        want = wknn_protocol(side_by_side, y, n_splits=cfg.n_splits, n_test=cfg.test_size)
+        for metric in ("euclidean", "cosine"):
+            (row,) = [r for r in result.rows if r["model"] == model and r["metric"] == metric
+                      and r["time_ms"] == "trajectory" and r["feature"] == "delta"]
+            assert row["accuracies"] == want[metric].accuracies.tolist()
+            assert row["knn_dims"] == 3 * 64
+
+
 def test_run_writes_every_output_and_resumes_without_redoing_chunks(digits, tmp_path,
                                                                     monkeypatch):
     images, labels = digits
