@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import crdm
 from crdm import RunConfig, StdpParams, Stimulus, simulate
+from crdm.units import ms_to_ticks
 
 FIELDS = ("spike_nodes", "spike_ticks", "spike_forced", "cause_offsets", "cause_edges",
           "cause_ticks", "cause_weights", "snapshots", "final_weights", "spike_counts",
@@ -160,6 +161,28 @@ def test_agree_when_the_engine_replays_a_periodic_input_drive():
         rust = simulate(net, stimulus, cfg, backend="rust")
         assert rust.stats["n_lost"] > 0 and rust.stats["n_spikes"] > 200
         assert_same(rust, simulate(net, stimulus, cfg, backend="reference"))
+
+
+def test_agree_with_many_firings_in_flight_on_a_plastic_edge():
+    """The engine keeps each edge's pre-synaptic trace once per firing of its source (a ring of
+    recent firings per node); with a latency of 30 ticks and a source firing every 2, fifteen
+    firings are in flight when the target potentiates, and the edge's trace is that of the
+    last one that has arrived. The reference keeps a trace per edge."""
+    positions = np.array([[0.0, 0.0, 0.0], [300.0, 0.0, 0.0], [0.0, 50.0, 0.0]])
+    net = crdm.Network.from_arrays(
+        positions, np.array([[0, 1], [2, 1], [1, 0]]), np.array([0.4, 0.3, 0.2]),
+        velocity_m_s=np.array([0.1, 0.1, 0.1]), refractory_ms=np.array([0.1, 0.4, 0.1]),
+        threshold=np.array([1.0, 0.9, 1.0]), tau_m_ms=np.array([math.inf, 5.0, math.inf]),
+        plastic=np.array([True, True, True]))
+    config = RunConfig(duration_ms=40.0, stdp=StdpParams(), snapshot_interval_ms=5.0,
+                       snapshot_edges="all")
+    ticks = np.concatenate([np.arange(0, 400, 2), np.arange(1, 400, 7)])
+    nodes = np.concatenate([np.zeros(200, dtype=np.int64), np.full(57, 2, dtype=np.int64)])
+    stimulus = Stimulus(nodes, ticks)
+    rust = simulate(net, stimulus, config, backend="rust")
+    assert ms_to_ticks(net.latency_ms()[0], config.dt_ms) == 30
+    assert rust.spike_counts[1] > 20 and rust.stats["n_stdp_updates"] > 100
+    assert_same(rust, simulate(net, stimulus, config, backend="reference"))
 
 
 @pytest.mark.slow

@@ -48,6 +48,8 @@ RING_SLOT_BYTES = 24
 # One dense drive cell (f64 sum, u32 count, padding) and the most a run's dense drive may take.
 DRIVE_CELL_BYTES = 16
 DENSE_DRIVE_MAX_BYTES = 16 << 20
+# One entry of a node's firing history with STDP (u64 tick, f64 pre-synaptic trace).
+HISTORY_ENTRY_BYTES = 16
 
 __all__ = [
     "Backend",
@@ -297,6 +299,17 @@ def recording_bound_bytes(network: Network, config: RunConfig, n_snapshot_edges:
         may_replay = bool(fixed.any()) and not reached[network.edge_src[fixed]].any()
         total += dense_bytes * (2 if may_replay else 1)
     total += len(config.snapshot_ticks()) * n_snapshot_edges * 8
+    plastic = np.asarray(network.plastic, dtype=bool)
+    if config.stdp is not None and plastic.any():
+        # each node with plastic out-edges keeps a ring of its recent firings: those that can
+        # be in flight on its longest plastic latency, plus one, rounded up to a power of two
+        delay = np.maximum(np.floor(latencies / config.dt_ms + 0.5), 1.0).astype(np.int64)
+        longest = np.zeros(network.n_nodes, dtype=np.int64)
+        np.maximum.at(longest, network.edge_src[plastic], delay[plastic])
+        refractory = [ms_to_ticks(r, config.dt_ms) for r in network.refractory_ms]
+        entries = sum(1 << (min(d, n_ticks) // r + 1).bit_length()
+                      for d, r in zip(longest.tolist(), refractory, strict=True) if d > 0)
+        total += entries * HISTORY_ENTRY_BYTES
     if config.record_raster or config.record_causal:
         total += int(max_fires.sum()) * (17 if config.record_causal else 8)
     if config.record_causal:

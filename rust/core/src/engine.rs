@@ -229,6 +229,13 @@ struct RunPlan {
     membrane_row: Vec<u32>,
     /// Where each snapshot edge's weight lives during the run.
     snapshot_from: Vec<WeightAt>,
+    /// With STDP, the position of every rank (initial weights, final weights, causes).
+    plastic_pos: Vec<u32>,
+    /// With STDP, where each node keeps its recent firings ([`FiringHistory`]): its ring's
+    /// first entry and size minus one (a power of two; size 0 for nodes without plastic
+    /// out-edges), and the entries of all rings together.
+    history: Vec<HistoryRing>,
+    history_len: usize,
     /// When every fixed-weight edge leaves a node that nothing can reach (so it fires only
     /// when the stimulus forces it), the longest fixed-weight latency of each such node
     /// (0: no fixed-weight out-edge); empty otherwise. A run whose stimulus makes these nodes
@@ -341,13 +348,13 @@ impl CompiledNetwork {
 }
 
 /// Where each snapshot edge's weight lives during a run.
-fn snapshot_sources(net: &CompiledNetwork, cfg: &RunConfig) -> Vec<WeightAt> {
+fn snapshot_sources(net: &CompiledNetwork, cfg: &RunConfig, plastic_pos: &[u32]) -> Vec<WeightAt> {
     if cfg.snapshot_edges.is_empty() {
         return Vec::new();
     }
     let positions = net.edge_id.as_ref().map(|_| net.positions());
     let mut rank_at = vec![u32::MAX; if cfg.stdp.is_some() { net.n_edges() } else { 0 }];
-    for (rank, &pos) in net.plastic_pos.iter().enumerate() {
+    for (rank, &pos) in plastic_pos.iter().enumerate() {
         if let Some(slot) = rank_at.get_mut(pos as usize) {
             *slot = rank as u32;
         }
@@ -393,7 +400,17 @@ impl RunPlan {
                 (rows.len() - 1) as u32
             })
             .collect();
-        let snapshot_from = snapshot_sources(net, cfg);
+        let plastic_pos = if cfg.stdp.is_some() {
+            net.plastic_positions()
+        } else {
+            Vec::new()
+        };
+        let snapshot_from = snapshot_sources(net, cfg, &plastic_pos);
+        let (history, history_len) = if cfg.stdp.is_some() {
+            history_rings(net, cfg.n_ticks)
+        } else {
+            (Vec::new(), 0)
+        };
         let driver_max_delay = if dense {
             fixed.driver_max_delay.clone()
         } else {
@@ -407,9 +424,55 @@ impl RunPlan {
             membrane,
             membrane_row,
             snapshot_from,
+            plastic_pos,
+            history,
+            history_len,
             driver_max_delay,
         }
     }
+}
+
+/// Where a node's recent firings live in a run's [`FiringHistory`]: entries
+/// `first .. first + mask + 1`, firing `k` at `first + (k & mask)`; `count` firings so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct HistoryRing {
+    first: usize,
+    mask: usize,
+    count: usize,
+}
+
+/// Bytes of one entry of a firing history (tick and pre-synaptic trace).
+const HISTORY_ENTRY_BYTES: u64 = 16;
+
+/// The ring of each node that has plastic out-edges, sized to hold every firing that can
+/// still be in flight on one of them plus the one before: a node fires at most once per
+/// refractory period, so within its longest plastic latency `d` (at most the run) fit
+/// `d / R + 1` firings. Sizes are powers of two, so that an entry is found by a mask.
+fn history_rings(net: &CompiledNetwork, n_ticks: u64) -> (Vec<HistoryRing>, usize) {
+    let mut first = 0usize;
+    let rings = (0..net.n_nodes)
+        .map(|i| {
+            let size = history_size(net, i, n_ticks);
+            let ring = HistoryRing {
+                first,
+                mask: size.saturating_sub(1),
+                count: 0,
+            };
+            first += size;
+            ring
+        })
+        .collect();
+    (rings, first)
+}
+
+/// Entries of node `i`'s firing history (0 without plastic out-edges).
+fn history_size(net: &CompiledNetwork, i: usize, n_ticks: u64) -> usize {
+    let longest = net.plastic_out_max_delay[i] as u64;
+    if longest == 0 {
+        return 0;
+    }
+    let refractory = (net.refractory_ticks[i] as u64).max(1);
+    (longest.min(n_ticks) / refractory + 2).next_power_of_two() as usize
 }
 
 /// [`RunPlan::driver_max_delay`]: empty unless every fixed-weight edge leaves a node without
@@ -574,6 +637,12 @@ impl CompiledNetwork {
                 .saturating_mul(cfg.snapshot_edges.len() as u64)
                 .saturating_mul(8),
         );
+        if cfg.stdp.is_some() {
+            let entries: u64 = (0..self.n_nodes)
+                .map(|i| history_size(self, i, nt) as u64)
+                .fold(0u64, u64::saturating_add);
+            bytes = bytes.saturating_add(entries.saturating_mul(HISTORY_ENTRY_BYTES));
+        }
         if cfg.record_raster || cfg.record_causal {
             let fires: u64 = (0..self.n_nodes).map(max_fires).sum();
             // node + tick, and with the causal recorder a forced flag and an offset
@@ -716,13 +785,22 @@ impl CompiledNetwork {
     }
 }
 
-/// The state of one plastic edge during a run (with STDP): its weight and its pre-synaptic
-/// trace `x` as of tick `x_tick`, side by side so that an arrival touches one cache line.
-#[derive(Debug, Clone, Copy)]
-struct Plastic {
-    w: f64,
+/// One firing of a node with plastic out-edges (with STDP): its tick, and the pre-synaptic
+/// trace `x` that each of those edges holds once this firing has arrived on it.
+///
+/// An edge's trace jumps by 1 at each arrival and decays in between: `x ← x·decay(Δ) + 1`,
+/// where `Δ` is the time since the edge's previous arrival. Every out-edge of a node carries
+/// the node's firings, each shifted by the edge's latency, so `Δ` is the time between the
+/// two firings whatever the latency, and the trace after the `k`-th arrival is the same
+/// number, computed by the same operations, on all of them. So the run keeps it once per
+/// firing instead of per edge: an edge whose last arrival by tick `t` is firing `k` (the last
+/// with `tick + latency ≤ t`) has the trace `x_k·decay(t − tick − latency)`, bit for bit
+/// what a per-edge trace holds. Arrivals then touch only the edge's weight (8 bytes instead
+/// of a 24-byte record with the trace and its tick).
+#[derive(Debug, Clone, Copy, Default)]
+struct Firing {
+    tick: u64,
     x: f64,
-    x_tick: u64,
 }
 
 /// A plastic signal in flight: the edge's rank and its target.
@@ -764,8 +842,11 @@ struct Simulation<'n> {
     drive: DriveStore,
     /// The fixed-weight drive from `periodic.start` on, when it repeats (dense cells only).
     periodic: Option<PeriodicDrive>,
-    /// With STDP, every plastic edge's state, by rank.
-    plastic: Vec<Plastic>,
+    /// With STDP, every plastic edge's weight, by rank.
+    plastic: Vec<f64>,
+    /// With STDP, each node's ring of recent firings ([`Firing`]) and the entries of all.
+    rings: Vec<HistoryRing>,
+    history: Vec<Firing>,
     /// Summation `u` and the tick it was last brought up to date.
     u: Vec<f64>,
     u_tick: Vec<u64>,
@@ -838,18 +919,13 @@ impl<'n> Simulation<'n> {
             ring: vec![Vec::new(); ring_len],
             drive,
             periodic,
-            plastic: if stdp_on {
-                net.plastic_pos
-                    .iter()
-                    .map(|&pos| Plastic {
-                        w: net.weights[pos as usize],
-                        x: 0.0,
-                        x_tick: NEVER,
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            },
+            plastic: plan
+                .plastic_pos
+                .iter()
+                .map(|&pos| net.weights[pos as usize])
+                .collect(),
+            rings: plan.history.clone(),
+            history: vec![Firing::default(); plan.history_len],
             u: vec![0.0; n],
             u_tick: vec![0; n],
             ready_tick: vec![0; n],
@@ -873,7 +949,7 @@ impl<'n> Simulation<'n> {
         for &at in &self.plan.snapshot_from {
             self.out.snapshots.push(match at {
                 WeightAt::Fixed(pos) => self.net.weights[pos as usize],
-                WeightAt::Plastic(rank) => self.plastic[rank as usize].w,
+                WeightAt::Plastic(rank) => self.plastic[rank as usize],
             });
         }
     }
@@ -1038,7 +1114,7 @@ impl<'n> Simulation<'n> {
     fn deliver_plastic(&mut self, slot: usize, t: u64) {
         // plastic signals exist only with STDP on
         let (cfg, plan) = (self.cfg, self.plan);
-        let (Some(stdp), Some((plus, minus))) = (&cfg.stdp, &plan.stdp) else {
+        let (Some(stdp), Some((_, minus))) = (&cfg.stdp, &plan.stdp) else {
             return;
         };
         if self.ring[slot].is_empty() {
@@ -1052,27 +1128,22 @@ impl<'n> Simulation<'n> {
                 self.out.stats.n_lost += 1;
             } else {
                 self.decay_to(j, t);
-                let w = self.plastic[rank as usize].w;
+                let w = self.plastic[rank as usize];
                 self.u[j] += w;
                 if cfg.record_causal {
-                    let id = self.net.id_of(self.net.plastic_pos[rank as usize] as usize);
+                    let id = self.net.id_of(plan.plastic_pos[rank as usize] as usize);
                     self.pending[j].push((id, t as u32, w));
                 }
                 self.touch(j);
             }
-            let edge = &mut self.plastic[rank as usize];
-            // post-before-pre: depress by the target's post-synaptic trace
+            // post-before-pre: depress by the target's post-synaptic trace (the edge's
+            // pre-synaptic trace is its source's, see `Firing`)
             if self.post_tick[j] != NEVER {
                 let y = self.post_trace[j] * minus.get(t - self.post_tick[j]);
-                edge.w = clamp_weight(edge.w - stdp.a_minus * y, stdp);
+                let w = &mut self.plastic[rank as usize];
+                *w = clamp_weight(*w - stdp.a_minus * y, stdp);
                 self.out.stats.n_stdp_updates += 1;
             }
-            edge.x = if edge.x_tick == NEVER {
-                1.0
-            } else {
-                edge.x * plus.get(t - edge.x_tick) + 1.0
-            };
-            edge.x_tick = t;
         }
         let mut arrivals = arrivals;
         arrivals.clear();
@@ -1108,12 +1179,43 @@ impl<'n> Simulation<'n> {
 
         if let (Some(stdp), Some((plus, minus))) = (&self.cfg.stdp, &self.plan.stdp) {
             // pre-before-post (arrivals at this very tick included): potentiate
-            for edge in &mut self.plastic[net.plastic_in_ptr[j]..net.plastic_in_ptr[j + 1]] {
-                if edge.x_tick != NEVER {
-                    let x = edge.x * plus.get(t - edge.x_tick);
-                    edge.w = clamp_weight(edge.w + stdp.a_plus * x, stdp);
-                    self.out.stats.n_stdp_updates += 1;
-                }
+            let ranks = net.plastic_in_ptr[j]..net.plastic_in_ptr[j + 1];
+            self.out.stats.n_stdp_updates += match &net.plastic_pre {
+                EdgeCodes::Narrow { codes, dst_bits } => potentiate(
+                    &mut self.plastic[ranks.clone()],
+                    &codes[ranks],
+                    *dst_bits,
+                    &self.rings,
+                    &self.history,
+                    t,
+                    stdp,
+                    plus,
+                ),
+                EdgeCodes::Wide(codes) => potentiate(
+                    &mut self.plastic[ranks.clone()],
+                    &codes[ranks],
+                    0,
+                    &self.rings,
+                    &self.history,
+                    t,
+                    stdp,
+                    plus,
+                ),
+            };
+            // this firing's entry in `j`'s history, after `j`'s own potentiation: an arrival
+            // needs a latency of at least one tick, so it never counts there anyway
+            let ring = &mut self.rings[j];
+            if ring.mask > 0 {
+                // (rings have at least two entries; nodes without plastic out-edges, none)
+                let x = match ring.count {
+                    0 => 1.0,
+                    k => {
+                        let last = self.history[ring.first + ((k - 1) & ring.mask)];
+                        last.x * plus.get(t - last.tick) + 1.0
+                    }
+                };
+                self.history[ring.first + (ring.count & ring.mask)] = Firing { tick: t, x };
+                ring.count += 1;
             }
             self.post_trace[j] = if self.post_tick[j] == NEVER {
                 1.0
@@ -1217,12 +1319,57 @@ impl<'n> Simulation<'n> {
         for (pos, &w) in net.weights.iter().enumerate() {
             weights[net.id_of(pos) as usize] = w;
         }
-        for (edge, &pos) in self.plastic.iter().zip(&net.plastic_pos) {
-            weights[net.id_of(pos as usize) as usize] = edge.w;
+        for (&w, &pos) in self.plastic.iter().zip(&self.plan.plastic_pos) {
+            weights[net.id_of(pos as usize) as usize] = w;
         }
         self.out.final_weights = weights;
         self.out
     }
+}
+
+/// Potentiates the plastic in-edges of a node firing at `t` (their weights `w` and
+/// source-and-latency codes `pre`, by rank): each edge whose source's firing has arrived by
+/// `t` gains `a₊·x`, `x` being its trace at `t` ([`Firing`]). Returns how many changed.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn potentiate<C: Code>(
+    w: &mut [f64],
+    pre: &[C],
+    src_bits: u32,
+    rings: &[HistoryRing],
+    history: &[Firing],
+    t: u64,
+    stdp: &StdpParams,
+    plus: &DecayTable,
+) -> u64 {
+    let mut updates = 0;
+    for (w, &code) in w.iter_mut().zip(pre) {
+        let (source, delay, _) = code.unpack(src_bits);
+        let ring = rings[source as usize];
+        // the last firing of `source` that has arrived: newest first, past those in flight
+        // (the ring holds all of them and one more)
+        let mut k = ring.count;
+        let arrived = loop {
+            if k == 0 {
+                break None;
+            }
+            k -= 1;
+            debug_assert!(
+                ring.count - k <= ring.mask + 1,
+                "a firing in flight was overwritten"
+            );
+            let firing = history[ring.first + (k & ring.mask)];
+            if firing.tick + delay as u64 <= t {
+                break Some(firing);
+            }
+        };
+        if let Some(firing) = arrived {
+            let x = firing.x * plus.get(t - firing.tick - delay as u64);
+            *w = clamp_weight(*w + stdp.a_plus * x, stdp);
+            updates += 1;
+        }
+    }
+    updates
 }
 
 /// `decay(elapsed, dt, τ_m[j])`, from the plan's table when it has the entry: the table's

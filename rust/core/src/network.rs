@@ -71,8 +71,12 @@ pub struct CompiledNetwork {
     /// potentiates its plastic in-edges `plastic_in_ptr[j]..plastic_in_ptr[j + 1]` in one
     /// sequential sweep of the run's plastic state.
     pub(crate) plastic_in_ptr: Vec<usize>,
-    /// Position of every rank.
-    pub(crate) plastic_pos: Vec<u32>,
+    /// Source and latency of every rank (the code's target field holds the source): where a
+    /// firing node's potentiation finds each plastic in-edge's last arrival (in the run's
+    /// firing history of the source). Packed like [`Self::codes`].
+    pub(crate) plastic_pre: EdgeCodes,
+    /// Longest latency among each node's plastic out-edges (0: it has none).
+    pub(crate) plastic_out_max_delay: Vec<u32>,
     /// Rank of every plastic edge counted in position order: node `i`'s plastic out-edges are
     /// entries `plastic_out_start[i]..plastic_out_start[i + 1]`.
     pub(crate) plastic_out_start: Vec<u32>,
@@ -323,6 +327,24 @@ impl CompiledNetwork {
             rank_at[pos as usize] = rank as u32;
         }
         let rank_of: Vec<u32> = rank_at.into_iter().filter(|&r| r != u32::MAX).collect();
+        let mut source = vec![0u32; plastic.len()];
+        let mut plastic_out_max_delay = vec![0u32; n];
+        for i in 0..n {
+            for pos in out_ptr[i]..out_ptr[i + 1] {
+                source[pos] = i as u32;
+                if plastic[pos] {
+                    plastic_out_max_delay[i] = plastic_out_max_delay[i].max(delay[pos]);
+                }
+            }
+        }
+        let rank_source: Vec<u32> = plastic_pos.iter().map(|&p| source[p as usize]).collect();
+        let rank_delay: Vec<u32> = plastic_pos.iter().map(|&p| delay[p as usize]).collect();
+        let plastic_pre = EdgeCodes::pack(
+            &rank_source,
+            &rank_delay,
+            &vec![false; rank_source.len()],
+            n,
+        );
         let max_delay_ticks = delay.iter().copied().max().unwrap_or(1);
         let in_id_order = order.iter().enumerate().all(|(pos, &e)| pos == e as usize);
         let mut net = CompiledNetwork {
@@ -336,7 +358,8 @@ impl CompiledNetwork {
             codes,
             weights,
             plastic_in_ptr,
-            plastic_pos,
+            plastic_pre,
+            plastic_out_max_delay,
             plastic_out_start,
             rank_of,
             max_delay_ticks,
@@ -365,12 +388,35 @@ impl CompiledNetwork {
         pos
     }
 
+    /// The position of every rank, from each source's plastic out-edges in position order
+    /// (one pass over the edges: for the plan, not for every run).
+    pub(crate) fn plastic_positions(&self) -> Vec<u32> {
+        let mut pos_of = vec![0u32; self.rank_of.len()];
+        for i in 0..self.n_nodes {
+            let mut k = self.plastic_out_start[i] as usize;
+            for pos in self.out_ptr[i]..self.out_ptr[i + 1] {
+                if self.codes.get(pos).2 {
+                    pos_of[self.rank_of[k] as usize] = pos as u32;
+                    k += 1;
+                }
+            }
+        }
+        pos_of
+    }
+
+    /// How many edges are plastic.
+    pub(crate) fn n_plastic(&self) -> usize {
+        self.rank_of.len()
+    }
+
     /// Bytes the compiled network holds per edge (codes, weights, the id of every position
-    /// when edges were not listed by source, and the position and rank of each plastic edge).
+    /// when edges were not listed by source, and the source and latency code and the rank of
+    /// each plastic edge).
     pub fn bytes_per_edge(&self) -> f64 {
         let m = self.n_edges().max(1) as f64;
         let per_edge = self.codes.code_bytes() + 8 + self.edge_id.as_ref().map_or(0, |_| 4);
-        per_edge as f64 + 8.0 * self.plastic_pos.len() as f64 / m
+        let per_plastic = self.plastic_pre.code_bytes() + 4;
+        per_edge as f64 + (per_plastic * self.n_plastic()) as f64 / m
     }
 
     pub fn n_nodes(&self) -> usize {

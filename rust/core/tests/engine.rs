@@ -113,10 +113,10 @@ fn edges_in_any_order_and_any_packing_give_the_same_run() {
     long.plastic[2] = true;
     let (a, b) = (short.compile(0.1), long.compile(0.1));
     assert_eq!(b.delay_ticks(), vec![12, 10, 1_000_000_000]);
-    // code + weight (+ the id of each position, as these are not listed by source; + 8 bytes
-    // of rank lists per plastic edge)
+    // code + weight (+ the id of each position, as these are not listed by source; + per
+    // plastic edge its source-and-latency code, as wide as the edge codes, and its rank)
     assert_eq!(a.bytes_per_edge(), 4.0 + 8.0 + 4.0);
-    assert_eq!(b.bytes_per_edge(), 8.0 + 8.0 + 4.0 + 8.0 / 3.0);
+    assert_eq!(b.bytes_per_edge(), 8.0 + 8.0 + 4.0 + (8.0 + 4.0) / 3.0);
     let sorted = Net::new(3, &[(0, 2, 0.6, 100.0), (1, 2, 0.6, 120.0)]).compile(0.1);
     assert_eq!(sorted.bytes_per_edge(), 12.0);
     let mut cfg = config(100);
