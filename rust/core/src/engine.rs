@@ -1180,27 +1180,17 @@ impl<'n> Simulation<'n> {
         if let (Some(stdp), Some((plus, minus))) = (&self.cfg.stdp, &self.plan.stdp) {
             // pre-before-post (arrivals at this very tick included): potentiate
             let ranks = net.plastic_in_ptr[j]..net.plastic_in_ptr[j + 1];
+            let w = &mut self.plastic[ranks.clone()];
+            let arrived = Arrived {
+                rings: &self.rings,
+                history: &self.history,
+                t,
+            };
             self.out.stats.n_stdp_updates += match &net.plastic_pre {
-                EdgeCodes::Narrow { codes, dst_bits } => potentiate(
-                    &mut self.plastic[ranks.clone()],
-                    &codes[ranks],
-                    *dst_bits,
-                    &self.rings,
-                    &self.history,
-                    t,
-                    stdp,
-                    plus,
-                ),
-                EdgeCodes::Wide(codes) => potentiate(
-                    &mut self.plastic[ranks.clone()],
-                    &codes[ranks],
-                    0,
-                    &self.rings,
-                    &self.history,
-                    t,
-                    stdp,
-                    plus,
-                ),
+                EdgeCodes::Narrow { codes, dst_bits } => {
+                    potentiate(w, &codes[ranks], *dst_bits, &arrived, stdp, plus)
+                }
+                EdgeCodes::Wide(codes) => potentiate(w, &codes[ranks], 0, &arrived, stdp, plus),
             };
             // this firing's entry in `j`'s history, after `j`'s own potentiation: an arrival
             // needs a latency of at least one tick, so it never counts there anyway
@@ -1327,44 +1317,52 @@ impl<'n> Simulation<'n> {
     }
 }
 
-/// Potentiates the plastic in-edges of a node firing at `t` (their weights `w` and
-/// source-and-latency codes `pre`, by rank): each edge whose source's firing has arrived by
-/// `t` gains `a₊·x`, `x` being its trace at `t` ([`Firing`]). Returns how many changed.
-#[allow(clippy::too_many_arguments)]
+/// The firing histories of a run at tick `t`.
+struct Arrived<'a> {
+    rings: &'a [HistoryRing],
+    history: &'a [Firing],
+    t: u64,
+}
+
+impl Arrived<'_> {
+    /// The last firing of `source` that has arrived by `t` on an edge of latency `delay`:
+    /// newest first, past those still in flight (the ring holds all of them and one more).
+    #[inline]
+    fn last(&self, source: u32, delay: u32) -> Option<Firing> {
+        let ring = self.rings[source as usize];
+        let mut k = ring.count;
+        while k > 0 {
+            k -= 1;
+            debug_assert!(
+                ring.count - k <= ring.mask + 1,
+                "a firing in flight was overwritten"
+            );
+            let firing = self.history[ring.first + (k & ring.mask)];
+            if firing.tick + delay as u64 <= self.t {
+                return Some(firing);
+            }
+        }
+        None
+    }
+}
+
+/// Potentiates the plastic in-edges of a node firing at `arrived.t` (their weights `w` and
+/// source-and-latency codes `pre`, by rank): each edge whose source's firing has arrived
+/// gains `a₊·x`, `x` being its trace at `t` ([`Firing`]). Returns how many changed.
 #[inline]
 fn potentiate<C: Code>(
     w: &mut [f64],
     pre: &[C],
     src_bits: u32,
-    rings: &[HistoryRing],
-    history: &[Firing],
-    t: u64,
+    arrived: &Arrived<'_>,
     stdp: &StdpParams,
     plus: &DecayTable,
 ) -> u64 {
     let mut updates = 0;
     for (w, &code) in w.iter_mut().zip(pre) {
         let (source, delay, _) = code.unpack(src_bits);
-        let ring = rings[source as usize];
-        // the last firing of `source` that has arrived: newest first, past those in flight
-        // (the ring holds all of them and one more)
-        let mut k = ring.count;
-        let arrived = loop {
-            if k == 0 {
-                break None;
-            }
-            k -= 1;
-            debug_assert!(
-                ring.count - k <= ring.mask + 1,
-                "a firing in flight was overwritten"
-            );
-            let firing = history[ring.first + (k & ring.mask)];
-            if firing.tick + delay as u64 <= t {
-                break Some(firing);
-            }
-        };
-        if let Some(firing) = arrived {
-            let x = firing.x * plus.get(t - firing.tick - delay as u64);
+        if let Some(firing) = arrived.last(source, delay) {
+            let x = firing.x * plus.get(arrived.t - firing.tick - delay as u64);
             *w = clamp_weight(*w + stdp.a_plus * x, stdp);
             updates += 1;
         }
