@@ -85,8 +85,8 @@ pub struct CompiledNetwork {
     /// The fixed-weight edges' targets in a run without STDP (every edge) and with STDP
     /// (non-plastic edges).
     pub(crate) fixed: [FixedEdges; 2],
-    /// The last run configuration's plan (the network never changes after compilation, so a
-    /// plan stays valid).
+    /// The plans of the last run configurations (the network never changes after
+    /// compilation, so a plan stays valid).
     pub(crate) plan_cache: PlanCache,
 }
 
