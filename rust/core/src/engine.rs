@@ -184,7 +184,7 @@ pub(crate) struct FixedEdges {
     pub(crate) target_index: Vec<u32>,
     /// The targets, ascending.
     pub(crate) target_node: Vec<u32>,
-    /// [`RunPlan::driver_max_delay`] when the drive is dense.
+    /// [`RunPlan::driver_max_delay`] (which the plan copies when its drive is dense).
     pub(crate) driver_max_delay: Vec<u32>,
 }
 
@@ -231,7 +231,7 @@ struct RunPlan {
     snapshot_from: Vec<WeightAt>,
     /// With STDP, the position of every rank (initial weights, final weights, causes).
     plastic_pos: Vec<u32>,
-    /// With STDP, where each node keeps its recent firings ([`FiringHistory`]): its ring's
+    /// With STDP, where each node keeps its recent firings ([`Firing`]): its ring's
     /// first entry and size minus one (a power of two; size 0 for nodes without plastic
     /// out-edges), and the entries of all rings together.
     history: Vec<HistoryRing>,
@@ -432,7 +432,7 @@ impl RunPlan {
     }
 }
 
-/// Where a node's recent firings live in a run's [`FiringHistory`]: entries
+/// Where a node's recent firings live in a run's firing history ([`Firing`]): entries
 /// `first .. first + mask + 1`, firing `k` at `first + (k & mask)`; `count` firings so far.
 #[derive(Debug, Clone, Copy, Default)]
 struct HistoryRing {
