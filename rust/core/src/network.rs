@@ -3,7 +3,7 @@
 //! Units: positions and path lengths in µm, conduction velocities in m/s (1 m/s = 1 µm/µs =
 //! 1000 µm/ms), times in ms, `dt_ms` the tick length. See `docs/model.md`.
 
-use crate::engine::{FixedEdges, PlanCache};
+use crate::engine::{FixedEdges, PlanCache, WorkspacePool};
 use crate::error::{check_each, check_indices, check_len, CrdmError, Result};
 
 /// Longest latency or refractory period, in ticks, that the engine accepts. Ticks are stored as
@@ -88,6 +88,8 @@ pub struct CompiledNetwork {
     /// The plans of the last run configurations (the network never changes after
     /// compilation, so a plan stays valid).
     pub(crate) plan_cache: PlanCache,
+    /// The buffers of finished runs, for the next ones.
+    pub(crate) workspaces: WorkspacePool,
 }
 
 /// An edge's target, delay (ticks) and plastic flag packed into one integer: the flag in the
@@ -365,6 +367,7 @@ impl CompiledNetwork {
             max_delay_ticks,
             fixed: Default::default(),
             plan_cache: PlanCache::default(),
+            workspaces: WorkspacePool::default(),
         };
         net.fixed = [false, true].map(|stdp_on| FixedEdges::new(&net, stdp_on));
         Ok(net)
