@@ -133,6 +133,25 @@ def test_offset_form_equals_the_protocol_on_whole_weight_vectors():
     assert ours["delta/cosine"]["accuracies"] == delta_only["cosine"].accuracies.tolist()
 
 
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_zero_features_get_the_gram_matrix_blas_gives(sign):
+    """All-zero features (Δw at time 0) skip BLAS: the same bits, into a kept buffer too."""
+    zeros = np.full((40, 24), sign * 0.0, dtype=np.float32)
+    x = zeros.astype(np.float64)
+    want = np.dot(x, x.T)
+    offset = np.linspace(-1.0, 1.0, 24)
+    for out in (None, np.full((40, 40), 7.0)):
+        gram, dot, sq = fig3._gram_terms(zeros, offset, out=out)
+        assert gram.tobytes() == want.tobytes()
+        assert out is None or gram is out
+        assert dot.tobytes() == (x @ offset).tobytes() and sq == float(offset @ offset)
+    # one nonzero value is computed by BLAS as before
+    zeros[3, 5] = 0.5
+    gram, _, _ = fig3._gram_terms(zeros, None, out=np.full((40, 40), 7.0))
+    x = zeros.astype(np.float64)
+    assert gram.tobytes() == np.dot(x, x.T).tobytes()
+
+
 def test_the_trajectory_is_read_out_as_every_sample_time_side_by_side(digits, tmp_path):
     """The trajectory rows come from the sum of the per-time Gram matrices (summed in place
     into a kept buffer): the same neighbours as the features of every time concatenated."""

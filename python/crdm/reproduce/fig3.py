@@ -331,9 +331,20 @@ def _gram_terms(features: np.ndarray, offset: np.ndarray | None, *,
     matrix goes into ``out`` when given (``n × n`` float64, C order).
 
     ``np.dot`` of a matrix with its own transpose is BLAS ``syrk``, with or without ``out``
-    (the same bits); a kept buffer saves allocating 800 MB per Gram matrix at n = 10,000."""
+    (the same bits); a kept buffer saves allocating 800 MB per Gram matrix at n = 10,000.
+
+    Features that are all zero (``Δw`` at time 0, before any arrival: two of the 16 Gram
+    matrices of a size, about 3 s each) have the zero matrix as their Gram matrix, which BLAS
+    would also give bit for bit (every product and sum of zeros is +0.0), so it is filled in
+    instead of computed."""
     x = features.astype(np.float64)
-    gram = np.dot(x, x.T, out=out)
+    if x.any():
+        gram = np.dot(x, x.T, out=out)
+    elif out is None:
+        gram = np.zeros((x.shape[0], x.shape[0]))
+    else:
+        gram = out
+        gram.fill(0.0)
     if offset is None:
         return gram, None, 0.0
     c = offset.astype(np.float64)
