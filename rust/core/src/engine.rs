@@ -249,29 +249,40 @@ struct RunPlan {
 /// at N = 50), which a loop of single runs would otherwise pay per run. More than one, since
 /// sweeps alternate configurations (Figure 3 runs every few images with STDP, then without).
 /// A clone of the network starts with an empty cache.
-#[derive(Default)]
-pub(crate) struct PlanCache(Mutex<Vec<Arc<(RunConfig, RunPlan)>>>);
+#[derive(Default, Clone, Debug)]
+pub(crate) struct PlanCache(RunState<Vec<Arc<(RunConfig, RunPlan)>>>);
 
 const PLAN_CACHE_ENTRIES: usize = 4;
 
-impl Clone for PlanCache {
+/// What a compiled network keeps from its runs for later ones, behind a lock: a clone starts
+/// from the empty value, and it prints as nothing more than its name.
+#[derive(Default)]
+pub(crate) struct RunState<T>(Mutex<T>);
+
+impl<T: Default> Clone for RunState<T> {
     fn clone(&self) -> Self {
-        PlanCache::default()
+        RunState::default()
     }
 }
 
-impl std::fmt::Debug for PlanCache {
+impl<T> std::fmt::Debug for RunState<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PlanCache")
+        f.write_str("RunState")
+    }
+}
+
+impl<T> RunState<T> {
+    /// The value; the lock is held only to read or reorder it, never while a panic can
+    /// happen, so a poisoned lock still holds a consistent value.
+    fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl PlanCache {
     /// The plan for `cfg`, built (outside the lock) unless it is cached.
     fn get(&self, net: &CompiledNetwork, cfg: &RunConfig) -> Arc<(RunConfig, RunPlan)> {
-        // the lock is held only to read or reorder the pointers, never while a panic can
-        // happen, so a poisoned lock still holds a consistent value
-        let lock = || self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let lock = || self.0.lock();
         {
             let mut entries = lock();
             if let Some(k) = entries.iter().position(|entry| entry.0 == *cfg) {
@@ -294,35 +305,18 @@ impl PlanCache {
 /// afresh for every run, the allocator handed those pages back to the kernel after each run,
 /// which then faulted them in and cleared them again (about 475 page faults per image). A
 /// clone of the network starts with an empty pool.
-#[derive(Default)]
-pub(crate) struct WorkspacePool(Mutex<Vec<Workspace>>);
+#[derive(Default, Clone, Debug)]
+pub(crate) struct WorkspacePool(RunState<Vec<Workspace>>);
 
 const WORKSPACE_POOL_ENTRIES: usize = 64;
 
-impl Clone for WorkspacePool {
-    fn clone(&self) -> Self {
-        WorkspacePool::default()
-    }
-}
-
-impl std::fmt::Debug for WorkspacePool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WorkspacePool")
-    }
-}
-
 impl WorkspacePool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Workspace>> {
-        // held only to push or pop, never while a panic can happen
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn take(&self) -> Workspace {
-        self.lock().pop().unwrap_or_default()
+        self.0.lock().pop().unwrap_or_default()
     }
 
     fn put(&self, workspace: Workspace) {
-        let mut entries = self.lock();
+        let mut entries = self.0.lock();
         if entries.len() < WORKSPACE_POOL_ENTRIES {
             entries.push(workspace);
         }
