@@ -323,26 +323,36 @@ impl WorkspacePool {
     }
 }
 
-/// The buffers of a [`Simulation`], to be cleared and refilled by the next one: only their
-/// capacity carries over, never a value.
+/// The buffers of a [`Simulation`], cleared and refilled by each run: only their capacity
+/// carries over from one run to the next, never a value.
 #[derive(Default)]
 struct Workspace {
+    /// Stimulus sorted by (tick, node).
     stimulus: Vec<(u64, u32)>,
+    /// `ring[t % ring.len()]` holds the plastic signals that arrive at tick `t`.
     ring: Vec<Vec<PlasticSignal>>,
+    /// The buffers of the run's [`DriveStore`] and [`PeriodicDrive`], kept here between runs
+    /// (empty while a run holds them).
     cells: Vec<Drive>,
     due: Vec<u64>,
     queued: Vec<Vec<u32>>,
     queued_due: Vec<u32>,
     periodic_cells: Vec<Drive>,
     periodic_due: Vec<u64>,
+    /// With STDP, every plastic edge's weight, by rank.
     plastic: Vec<f64>,
+    /// With STDP, each node's ring of recent firings ([`Firing`]) and the entries of all.
     rings: Vec<HistoryRing>,
     history: Vec<Firing>,
+    /// Summation `u` and the tick it was last brought up to date.
     u: Vec<f64>,
     u_tick: Vec<u64>,
+    /// First tick at which each node accepts arrivals again.
     ready_tick: Vec<u64>,
+    /// STDP post-synaptic trace per node (value at `post_tick`).
     post_trace: Vec<f64>,
     post_tick: Vec<u64>,
+    /// Accepted arrivals since the node's last reset (causal recorder only).
     pending: Vec<Vec<(u32, u32, f64)>>,
     touched: Vec<u32>,
     is_touched: Vec<bool>,
@@ -604,13 +614,14 @@ struct PeriodicDrive {
 
 impl PeriodicDrive {
     /// The periodic drive of `stimulus` (sorted by tick, node), if it has one worth using; its
-    /// rows then take the allocations of `spare` (cells and bits).
+    /// rows then take the allocations of `cells_buffer` and `due_buffer`.
     fn new(
         net: &CompiledNetwork,
         plan: &RunPlan,
         stimulus: &[(u64, u32)],
         cfg: &RunConfig,
-        spare: &mut (Vec<Drive>, Vec<u64>),
+        cells_buffer: &mut Vec<Drive>,
+        due_buffer: &mut Vec<u64>,
     ) -> Option<Self> {
         let n_ticks = cfg.n_ticks;
         if plan.driver_max_delay.is_empty() {
@@ -657,11 +668,11 @@ impl PeriodicDrive {
         let n_targets = plan.target_node.len();
         let words = n_targets.div_ceil(64);
         let mut cells = refill(
-            std::mem::take(&mut spare.0),
+            std::mem::take(cells_buffer),
             period as usize * n_targets,
             Drive::default(),
         );
-        let mut due = refill(std::mem::take(&mut spare.1), period as usize * words, 0);
+        let mut due = refill(std::mem::take(due_buffer), period as usize * words, 0);
         let longest = plan.driver_max_delay.iter().copied().max().unwrap_or(0) as u64;
         let from = fired.partition_point(|&(t, _)| t + longest < start);
         for &(t, i) in &fired[from..] {
@@ -931,35 +942,10 @@ struct Simulation<'n> {
     net: &'n CompiledNetwork,
     cfg: &'n RunConfig,
     plan: &'n RunPlan,
-    /// Stimulus sorted by (tick, node).
-    stimulus: Vec<(u64, u32)>,
-    /// `ring[t % ring.len()]` holds the plastic signals that arrive at tick `t`.
-    ring: Vec<Vec<PlasticSignal>>,
+    ws: Workspace,
     drive: DriveStore,
     /// The fixed-weight drive from `periodic.start` on, when it repeats (dense cells only).
     periodic: Option<PeriodicDrive>,
-    /// The workspace's buffers for the replayed rows, when they are not in `periodic`.
-    periodic_spare: (Vec<Drive>, Vec<u64>),
-    /// With STDP, every plastic edge's weight, by rank.
-    plastic: Vec<f64>,
-    /// With STDP, each node's ring of recent firings ([`Firing`]) and the entries of all.
-    rings: Vec<HistoryRing>,
-    history: Vec<Firing>,
-    /// Summation `u` and the tick it was last brought up to date.
-    u: Vec<f64>,
-    u_tick: Vec<u64>,
-    /// First tick at which each node accepts arrivals again.
-    ready_tick: Vec<u64>,
-    /// STDP post-synaptic trace per node (value at `post_tick`).
-    post_trace: Vec<f64>,
-    post_tick: Vec<u64>,
-    /// Accepted arrivals since the node's last reset (causal recorder only).
-    pending: Vec<Vec<(u32, u32, f64)>>,
-    touched: Vec<u32>,
-    is_touched: Vec<bool>,
-    firing: Vec<u32>,
-    is_firing: Vec<bool>,
-    is_forced: Vec<bool>,
     out: RunResult,
 }
 
@@ -970,21 +956,21 @@ impl<'n> Simulation<'n> {
         stim: &Stimulus<'_>,
         cfg: &'n RunConfig,
         plan: &'n RunPlan,
-        ws: Workspace,
+        mut ws: Workspace,
     ) -> Self {
         let n = net.n_nodes;
-        let mut stimulus = ws.stimulus;
-        stimulus.clear();
-        stimulus.extend(
+        ws.stimulus.clear();
+        ws.stimulus.extend(
             stim.ticks
                 .iter()
                 .zip(stim.nodes)
                 .map(|(&t, &i)| (t as u64, i as u32)),
         );
-        stimulus.sort_unstable();
-        let mut periodic_spare = (ws.periodic_cells, ws.periodic_due);
+        ws.stimulus.sort_unstable();
         let periodic = if plan.dense {
-            PeriodicDrive::new(net, plan, &stimulus, cfg, &mut periodic_spare)
+            let (stimulus, cells, due) =
+                (&ws.stimulus, &mut ws.periodic_cells, &mut ws.periodic_due);
+            PeriodicDrive::new(net, plan, stimulus, cfg, cells, due)
         } else {
             None
         };
@@ -992,18 +978,19 @@ impl<'n> Simulation<'n> {
         let stdp_on = cfg.stdp.is_some();
         let causal = cfg.record_causal;
         let n_targets = plan.target_node.len();
+        let cells = std::mem::take(&mut ws.cells);
         let drive = if plan.dense {
             let words = n_targets.div_ceil(64);
             DriveStore::Dense {
-                cells: refill(ws.cells, ring_len * n_targets, Drive::default()),
-                due: refill(ws.due, ring_len * words, 0),
+                cells: refill(cells, ring_len * n_targets, Drive::default()),
+                due: refill(std::mem::take(&mut ws.due), ring_len * words, 0),
                 words,
             }
         } else {
             DriveStore::Queued {
-                ring: refill_lists(ws.queued, ring_len),
-                cells: refill(ws.cells, n_targets, Drive::default()),
-                due: refill(ws.queued_due, 0, 0),
+                ring: refill_lists(std::mem::take(&mut ws.queued), ring_len),
+                cells: refill(cells, n_targets, Drive::default()),
+                due: refill(std::mem::take(&mut ws.queued_due), 0, 0),
             }
         };
         let mut out = RunResult {
@@ -1015,27 +1002,16 @@ impl<'n> Simulation<'n> {
         }
         out.snapshots
             .reserve(cfg.snapshot_ticks.len() * cfg.snapshot_edges.len());
-        let mut plastic = ws.plastic;
-        plastic.clear();
-        plastic.extend(
+        ws.plastic.clear();
+        ws.plastic.extend(
             plan.plastic_pos
                 .iter()
                 .map(|&pos| net.weights[pos as usize]),
         );
-        let mut rings = ws.rings;
-        rings.clone_from(&plan.history);
+        ws.rings.clone_from(&plan.history);
         let stdp_nodes = if stdp_on { n } else { 0 };
-        Simulation {
-            net,
-            cfg,
-            plan,
-            stimulus,
+        let ws = Workspace {
             ring: refill_lists(ws.ring, ring_len),
-            drive,
-            periodic,
-            periodic_spare,
-            plastic,
-            rings,
             history: refill(ws.history, plan.history_len, Firing::default()),
             u: refill(ws.u, n, 0.0),
             u_tick: refill(ws.u_tick, n, 0),
@@ -1048,6 +1024,15 @@ impl<'n> Simulation<'n> {
             firing: refill(ws.firing, 0, 0),
             is_firing: refill(ws.is_firing, n, false),
             is_forced: refill(ws.is_forced, n, false),
+            ..ws
+        };
+        Simulation {
+            net,
+            cfg,
+            plan,
+            ws,
+            drive,
+            periodic,
             out,
         }
     }
@@ -1056,7 +1041,7 @@ impl<'n> Simulation<'n> {
         for &at in &self.plan.snapshot_from {
             self.out.snapshots.push(match at {
                 WeightAt::Fixed(pos) => self.net.weights[pos as usize],
-                WeightAt::Plastic(rank) => self.plastic[rank as usize],
+                WeightAt::Plastic(rank) => self.ws.plastic[rank as usize],
             });
         }
     }
@@ -1070,39 +1055,39 @@ impl<'n> Simulation<'n> {
                 self.snapshot();
                 next_snapshot += 1;
             }
-            let slot = (t % self.ring.len() as u64) as usize;
+            let slot = (t % self.ws.ring.len() as u64) as usize;
             self.deliver_drive(slot, t);
             self.deliver_plastic(slot, t);
-            while let Some(&(tick, node)) = self.stimulus.get(next_stimulus) {
+            while let Some(&(tick, node)) = self.ws.stimulus.get(next_stimulus) {
                 if tick != t {
                     break;
                 }
                 next_stimulus += 1;
                 let i = node as usize;
-                if t < self.ready_tick[i] || self.is_firing[i] {
+                if t < self.ws.ready_tick[i] || self.ws.is_firing[i] {
                     self.out.stats.n_stimulus_dropped += 1;
                 } else {
-                    self.is_firing[i] = true;
-                    self.is_forced[i] = true;
-                    self.firing.push(node);
+                    self.ws.is_firing[i] = true;
+                    self.ws.is_forced[i] = true;
+                    self.ws.firing.push(node);
                 }
             }
-            for k in 0..self.touched.len() {
-                let j = self.touched[k] as usize;
-                self.is_touched[j] = false;
-                if !self.is_firing[j] && self.u[j] >= self.net.threshold[j] {
-                    self.is_firing[j] = true;
-                    self.firing.push(j as u32);
+            for k in 0..self.ws.touched.len() {
+                let j = self.ws.touched[k] as usize;
+                self.ws.is_touched[j] = false;
+                if !self.ws.is_firing[j] && self.ws.u[j] >= self.net.threshold[j] {
+                    self.ws.is_firing[j] = true;
+                    self.ws.firing.push(j as u32);
                 }
             }
-            self.touched.clear();
-            self.firing.sort_unstable();
-            for k in 0..self.firing.len() {
-                let j = self.firing[k];
+            self.ws.touched.clear();
+            self.ws.firing.sort_unstable();
+            for k in 0..self.ws.firing.len() {
+                let j = self.ws.firing[k];
                 self.fire(j as usize, t);
             }
             self.emit(slot, t);
-            self.firing.clear();
+            self.ws.firing.clear();
         }
         if self.cfg.snapshot_ticks.get(next_snapshot) == Some(&n_ticks) {
             self.snapshot();
@@ -1112,17 +1097,17 @@ impl<'n> Simulation<'n> {
     /// Brings `u[j]` to tick `t` (once per tick) before an arrival is summed into it.
     #[inline]
     fn decay_to(&mut self, j: usize, t: u64) {
-        if self.u_tick[j] != t {
-            self.u[j] *= membrane_decay(self.net, self.plan, j, t - self.u_tick[j]);
-            self.u_tick[j] = t;
+        if self.ws.u_tick[j] != t {
+            self.ws.u[j] *= membrane_decay(self.net, self.plan, j, t - self.ws.u_tick[j]);
+            self.ws.u_tick[j] = t;
         }
     }
 
     #[inline]
     fn touch(&mut self, j: usize) {
-        if !self.is_touched[j] {
-            self.is_touched[j] = true;
-            self.touched.push(j as u32);
+        if !self.ws.is_touched[j] {
+            self.ws.is_touched[j] = true;
+            self.ws.touched.push(j as u32);
         }
     }
 
@@ -1192,9 +1177,9 @@ impl<'n> Simulation<'n> {
                     // the causes, in canonical order, of the targets that accepted their drive
                     for &pos in &ring[slot] {
                         let j = net.codes.get(pos as usize).0 as usize;
-                        if t >= self.ready_tick[j] {
+                        if t >= self.ws.ready_tick[j] {
                             let w = net.weights[pos as usize];
-                            self.pending[j].push((net.id_of(pos as usize), t as u32, w));
+                            self.ws.pending[j].push((net.id_of(pos as usize), t as u32, w));
                         }
                     }
                 }
@@ -1207,11 +1192,11 @@ impl<'n> Simulation<'n> {
     #[inline]
     fn apply_drive(&mut self, j: usize, cell: Drive, t: u64) {
         self.out.stats.n_arrivals += cell.count as u64;
-        if t < self.ready_tick[j] {
+        if t < self.ws.ready_tick[j] {
             self.out.stats.n_lost += cell.count as u64;
         } else {
             self.decay_to(j, t);
-            self.u[j] += cell.sum;
+            self.ws.u[j] += cell.sum;
             self.touch(j);
         }
     }
@@ -1224,37 +1209,37 @@ impl<'n> Simulation<'n> {
         let (Some(stdp), Some((_, minus))) = (&cfg.stdp, &plan.stdp) else {
             return;
         };
-        if self.ring[slot].is_empty() {
+        if self.ws.ring[slot].is_empty() {
             return;
         }
-        let arrivals = std::mem::take(&mut self.ring[slot]);
+        let arrivals = std::mem::take(&mut self.ws.ring[slot]);
         for &PlasticSignal { rank, target } in &arrivals {
             let j = target as usize;
             self.out.stats.n_arrivals += 1;
-            if t < self.ready_tick[j] {
+            if t < self.ws.ready_tick[j] {
                 self.out.stats.n_lost += 1;
             } else {
                 self.decay_to(j, t);
-                let w = self.plastic[rank as usize];
-                self.u[j] += w;
+                let w = self.ws.plastic[rank as usize];
+                self.ws.u[j] += w;
                 if cfg.record_causal {
                     let id = self.net.id_of(plan.plastic_pos[rank as usize] as usize);
-                    self.pending[j].push((id, t as u32, w));
+                    self.ws.pending[j].push((id, t as u32, w));
                 }
                 self.touch(j);
             }
             // post-before-pre: depress by the target's post-synaptic trace (the edge's
             // pre-synaptic trace is its source's, see `Firing`)
-            if self.post_tick[j] != NEVER {
-                let y = self.post_trace[j] * minus.get(t - self.post_tick[j]);
-                let w = &mut self.plastic[rank as usize];
+            if self.ws.post_tick[j] != NEVER {
+                let y = self.ws.post_trace[j] * minus.get(t - self.ws.post_tick[j]);
+                let w = &mut self.ws.plastic[rank as usize];
                 *w = clamp_weight(*w - stdp.a_minus * y, stdp);
                 self.out.stats.n_stdp_updates += 1;
             }
         }
         let mut arrivals = arrivals;
         arrivals.clear();
-        self.ring[slot] = arrivals;
+        self.ws.ring[slot] = arrivals;
     }
 
     fn fire(&mut self, j: usize, t: u64) {
@@ -1262,7 +1247,7 @@ impl<'n> Simulation<'n> {
         let out = &mut self.out;
         out.stats.n_spikes += 1;
         out.spike_count[j] += 1;
-        if self.is_forced[j] {
+        if self.ws.is_forced[j] {
             out.stats.n_forced += 1;
         }
         if self.cfg.record_raster || self.cfg.record_causal {
@@ -1270,27 +1255,27 @@ impl<'n> Simulation<'n> {
             out.spike_tick.push(t as u32);
         }
         if self.cfg.record_causal {
-            out.spike_forced.push(self.is_forced[j]);
-            for (edge, tick, w) in self.pending[j].drain(..) {
+            out.spike_forced.push(self.ws.is_forced[j]);
+            for (edge, tick, w) in self.ws.pending[j].drain(..) {
                 out.cause_edge.push(edge);
                 out.cause_tick.push(tick);
                 out.cause_weight.push(w);
             }
             out.cause_ptr.push(out.cause_edge.len() as u64);
         }
-        self.is_firing[j] = false;
-        self.is_forced[j] = false;
-        self.u[j] = 0.0;
-        self.u_tick[j] = t;
-        self.ready_tick[j] = t + net.refractory_ticks[j] as u64;
+        self.ws.is_firing[j] = false;
+        self.ws.is_forced[j] = false;
+        self.ws.u[j] = 0.0;
+        self.ws.u_tick[j] = t;
+        self.ws.ready_tick[j] = t + net.refractory_ticks[j] as u64;
 
         if let (Some(stdp), Some((plus, minus))) = (&self.cfg.stdp, &self.plan.stdp) {
             // pre-before-post (arrivals at this very tick included): potentiate
             let ranks = net.plastic_in_ptr[j]..net.plastic_in_ptr[j + 1];
-            let w = &mut self.plastic[ranks.clone()];
+            let w = &mut self.ws.plastic[ranks.clone()];
             let arrived = Arrived {
-                rings: &self.rings,
-                history: &self.history,
+                rings: &self.ws.rings,
+                history: &self.ws.history,
                 t,
             };
             self.out.stats.n_stdp_updates += match &net.plastic_pre {
@@ -1301,25 +1286,25 @@ impl<'n> Simulation<'n> {
             };
             // this firing's entry in `j`'s history, after `j`'s own potentiation: an arrival
             // needs a latency of at least one tick, so it never counts there anyway
-            let ring = &mut self.rings[j];
+            let ring = &mut self.ws.rings[j];
             if ring.mask > 0 {
                 // (rings have at least two entries; nodes without plastic out-edges, none)
                 let x = match ring.count {
                     0 => 1.0,
                     k => {
-                        let last = self.history[ring.first + ((k - 1) & ring.mask)];
+                        let last = self.ws.history[ring.first + ((k - 1) & ring.mask)];
                         last.x * plus.get(t - last.tick) + 1.0
                     }
                 };
-                self.history[ring.first + (ring.count & ring.mask)] = Firing { tick: t, x };
+                self.ws.history[ring.first + (ring.count & ring.mask)] = Firing { tick: t, x };
                 ring.count += 1;
             }
-            self.post_trace[j] = if self.post_tick[j] == NEVER {
+            self.ws.post_trace[j] = if self.ws.post_tick[j] == NEVER {
                 1.0
             } else {
-                self.post_trace[j] * minus.get(t - self.post_tick[j]) + 1.0
+                self.ws.post_trace[j] * minus.get(t - self.ws.post_tick[j]) + 1.0
             };
-            self.post_tick[j] = t;
+            self.ws.post_tick[j] = t;
         }
     }
 
@@ -1339,7 +1324,7 @@ impl<'n> Simulation<'n> {
         let net = self.net;
         let plan = self.plan;
         let stdp_on = self.cfg.stdp.is_some();
-        let ring_len = self.ring.len();
+        let ring_len = self.ws.ring.len();
         // arrivals at or after this tick fall outside the run; a delay below it also fits
         // the ring (ring_len > min(max delay, n_ticks)), so one subtraction wraps the slot
         let horizon = self.cfg.n_ticks - t;
@@ -1357,8 +1342,7 @@ impl<'n> Simulation<'n> {
             }
         };
         let Simulation {
-            firing,
-            ring,
+            ws: Workspace { firing, ring, .. },
             drive,
             ..
         } = self;
@@ -1417,35 +1401,14 @@ impl<'n> Simulation<'n> {
         for (pos, &w) in net.weights.iter().enumerate() {
             weights[net.id_of(pos) as usize] = w;
         }
-        for (&w, &pos) in self.plastic.iter().zip(&self.plan.plastic_pos) {
+        for (&w, &pos) in self.ws.plastic.iter().zip(&self.plan.plastic_pos) {
             weights[net.id_of(pos as usize) as usize] = w;
         }
         self.out.final_weights = weights;
-        let (periodic_cells, periodic_due) = match self.periodic {
-            Some(periodic) => (periodic.cells, periodic.due),
-            None => self.periodic_spare,
-        };
-        let mut ws = Workspace {
-            stimulus: self.stimulus,
-            ring: self.ring,
-            periodic_cells,
-            periodic_due,
-            plastic: self.plastic,
-            rings: self.rings,
-            history: self.history,
-            u: self.u,
-            u_tick: self.u_tick,
-            ready_tick: self.ready_tick,
-            post_trace: self.post_trace,
-            post_tick: self.post_tick,
-            pending: self.pending,
-            touched: self.touched,
-            is_touched: self.is_touched,
-            firing: self.firing,
-            is_firing: self.is_firing,
-            is_forced: self.is_forced,
-            ..Workspace::default()
-        };
+        let mut ws = self.ws;
+        if let Some(periodic) = self.periodic {
+            (ws.periodic_cells, ws.periodic_due) = (periodic.cells, periodic.due);
+        }
         match self.drive {
             DriveStore::Dense { cells, due, .. } => {
                 ws.cells = cells;
