@@ -344,21 +344,89 @@ struct Workspace {
     /// With STDP, each node's ring of recent firings ([`Firing`]) and the entries of all.
     rings: Vec<HistoryRing>,
     history: Vec<Firing>,
-    /// Summation `u` and the tick it was last brought up to date.
-    u: Vec<f64>,
-    u_tick: Vec<u64>,
-    /// First tick at which each node accepts arrivals again.
-    ready_tick: Vec<u64>,
-    /// STDP post-synaptic trace per node (value at `post_tick`).
-    post_trace: Vec<f64>,
-    post_tick: Vec<u64>,
+    /// The state of every node.
+    nodes: Vec<Node>,
     /// Accepted arrivals since the node's last reset (causal recorder only).
     pending: Vec<Vec<(u32, u32, f64)>>,
+    /// The nodes that accepted an arrival at this tick, and those marked to fire.
     touched: Vec<u32>,
-    is_touched: Vec<bool>,
     firing: Vec<u32>,
-    is_firing: Vec<bool>,
-    is_forced: Vec<bool>,
+}
+
+/// The state of one node during a run, in one record: an arrival reads and writes one
+/// record, found with one bounds check, instead of an entry in each of six arrays.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    /// Summation `u` and the tick it was last brought up to date.
+    u: f64,
+    u_tick: u64,
+    /// First tick at which the node accepts arrivals again.
+    ready_tick: u64,
+    /// STDP post-synaptic trace (value at `post_tick`; `NEVER`: not fired yet).
+    post_trace: f64,
+    post_tick: u64,
+    /// Where the node's row of [`RunPlan::membrane`] starts (`u32::MAX`: none, call `exp`).
+    decay_from: u32,
+    /// In `touched` / in `firing` at this tick; marked by its stimulus.
+    touched: bool,
+    firing: bool,
+    forced: bool,
+}
+
+impl Node {
+    fn resting(decay_from: u32) -> Self {
+        Node {
+            u: 0.0,
+            u_tick: 0,
+            ready_tick: 0,
+            post_trace: 0.0,
+            post_tick: NEVER,
+            decay_from,
+            touched: false,
+            firing: false,
+            forced: false,
+        }
+    }
+
+    /// Sums an accepted arrival (or drive) `x` into `u`, brought to tick `t` first, and lists
+    /// node `j` as touched.
+    #[inline(always)]
+    fn accept(&mut self, j: u32, x: f64, t: u64, touched: &mut Vec<u32>, membrane: &Membrane) {
+        // A second arrival at the same tick multiplies by `decay(0) = 1.0` exactly, which
+        // leaves `u` as it is: cheaper than a branch on whether the node was already brought
+        // to `t`, which is as likely as not.
+        self.u *= membrane.decay(self.decay_from, j, t - self.u_tick);
+        self.u_tick = t;
+        self.u += x;
+        if !self.touched {
+            self.touched = true;
+            touched.push(j);
+        }
+    }
+}
+
+/// The membrane decays of a run: table rows of [`RunPlan::membrane`], or `exp`.
+struct Membrane<'a> {
+    table: &'a [f64],
+    dt_ms: f64,
+    tau_m_ms: &'a [f64],
+}
+
+impl Membrane<'_> {
+    /// `decay(elapsed, dt, τ_m[j])`, from the table row at `from` when it has the entry: the
+    /// table's entries are computed by `decay` itself, so the bits are the same.
+    #[inline(always)]
+    fn decay(&self, from: u32, j: u32, elapsed: u64) -> f64 {
+        if from != u32::MAX && elapsed < MEMBRANE_TABLE_TICKS as u64 {
+            if let Some(&v) = self.table.get(from as usize + elapsed as usize) {
+                return v;
+            }
+        }
+        if elapsed == 0 {
+            return 1.0; // `decay(0, …)`, `exp(-0.0)`, without the call
+        }
+        decay(elapsed, self.dt_ms, self.tau_m_ms[j as usize])
+    }
 }
 
 /// `buffer` holding `len` copies of `value` (its allocation reused).
@@ -703,9 +771,18 @@ impl PeriodicDrive {
     }
 }
 
-#[inline]
+/// `min(max(w, w_min), w_max)` as `crdm.reference` computes it (Python's `max` keeps its first
+/// argument when the two are equal, so `-0.0` stays `-0.0`): one `maxsd` and one `minsd`,
+/// without the NaN handling of `f64::max`, which a weight never needs (weights, amplitudes
+/// and traces are finite).
+#[inline(always)]
 fn clamp_weight(w: f64, stdp: &StdpParams) -> f64 {
-    w.max(stdp.w_min).min(stdp.w_max)
+    let w = if stdp.w_min > w { stdp.w_min } else { w };
+    if stdp.w_max < w {
+        stdp.w_max
+    } else {
+        w
+    }
 }
 
 impl CompiledNetwork {
@@ -975,7 +1052,6 @@ impl<'n> Simulation<'n> {
             None
         };
         let ring_len = net.ring_slots(cfg) as usize;
-        let stdp_on = cfg.stdp.is_some();
         let causal = cfg.record_causal;
         let n_targets = plan.target_node.len();
         let cells = std::mem::take(&mut ws.cells);
@@ -1009,21 +1085,18 @@ impl<'n> Simulation<'n> {
                 .map(|&pos| net.weights[pos as usize]),
         );
         ws.rings.clone_from(&plan.history);
-        let stdp_nodes = if stdp_on { n } else { 0 };
+        ws.nodes.clear();
+        ws.nodes.extend(
+            plan.membrane_row
+                .iter()
+                .map(|&row| Node::resting(row.saturating_mul(MEMBRANE_TABLE_TICKS as u32))),
+        );
         let ws = Workspace {
             ring: refill_lists(ws.ring, ring_len),
             history: refill(ws.history, plan.history_len, Firing::default()),
-            u: refill(ws.u, n, 0.0),
-            u_tick: refill(ws.u_tick, n, 0),
-            ready_tick: refill(ws.ready_tick, n, 0),
-            post_trace: refill(ws.post_trace, stdp_nodes, 0.0),
-            post_tick: refill(ws.post_tick, stdp_nodes, NEVER),
             pending: refill_lists(ws.pending, if causal { n } else { 0 }),
             touched: refill(ws.touched, 0, 0),
-            is_touched: refill(ws.is_touched, n, false),
             firing: refill(ws.firing, 0, 0),
-            is_firing: refill(ws.is_firing, n, false),
-            is_forced: refill(ws.is_forced, n, false),
             ..ws
         };
         Simulation {
@@ -1063,24 +1136,30 @@ impl<'n> Simulation<'n> {
                     break;
                 }
                 next_stimulus += 1;
-                let i = node as usize;
-                if t < self.ws.ready_tick[i] || self.ws.is_firing[i] {
+                let state = &mut self.ws.nodes[node as usize];
+                if t < state.ready_tick || state.firing {
                     self.out.stats.n_stimulus_dropped += 1;
                 } else {
-                    self.ws.is_firing[i] = true;
-                    self.ws.is_forced[i] = true;
+                    state.firing = true;
+                    state.forced = true;
                     self.ws.firing.push(node);
                 }
             }
-            for k in 0..self.ws.touched.len() {
-                let j = self.ws.touched[k] as usize;
-                self.ws.is_touched[j] = false;
-                if !self.ws.is_firing[j] && self.ws.u[j] >= self.net.threshold[j] {
-                    self.ws.is_firing[j] = true;
-                    self.ws.firing.push(j as u32);
+            let Workspace {
+                nodes,
+                touched,
+                firing,
+                ..
+            } = &mut self.ws;
+            for &j in touched.iter() {
+                let state = &mut nodes[j as usize];
+                state.touched = false;
+                if !state.firing && state.u >= self.net.threshold[j as usize] {
+                    state.firing = true;
+                    firing.push(j);
                 }
             }
-            self.ws.touched.clear();
+            touched.clear();
             self.ws.firing.sort_unstable();
             for k in 0..self.ws.firing.len() {
                 let j = self.ws.firing[k];
@@ -1094,56 +1173,56 @@ impl<'n> Simulation<'n> {
         }
     }
 
-    /// Brings `u[j]` to tick `t` (once per tick) before an arrival is summed into it.
-    #[inline]
-    fn decay_to(&mut self, j: usize, t: u64) {
-        if self.ws.u_tick[j] != t {
-            self.ws.u[j] *= membrane_decay(self.net, self.plan, j, t - self.ws.u_tick[j]);
-            self.ws.u_tick[j] = t;
-        }
-    }
-
-    #[inline]
-    fn touch(&mut self, j: usize) {
-        if !self.ws.is_touched[j] {
-            self.ws.is_touched[j] = true;
-            self.ws.touched.push(j as u32);
+    fn membrane(&self) -> Membrane<'n> {
+        Membrane {
+            table: &self.plan.membrane,
+            dt_ms: self.net.dt_ms,
+            tau_m_ms: &self.net.tau_m_ms,
         }
     }
 
     /// Step 2a: the fixed-weight arrivals due at `t`, one drive per target, accepted or lost
     /// together.
     fn deliver_drive(&mut self, slot: usize, t: u64) {
-        let plan = self.plan;
-        let mut drive = std::mem::replace(
-            &mut self.drive,
-            DriveStore::Queued {
-                ring: Vec::new(),
-                cells: Vec::new(),
-                due: Vec::new(),
-            },
-        );
-        match &mut drive {
-            DriveStore::Dense { .. } if self.periodic.as_ref().is_some_and(|p| t >= p.start) => {
+        let membrane = self.membrane();
+        let Simulation {
+            net,
+            cfg,
+            plan,
+            ws,
+            drive,
+            periodic,
+            out,
+        } = self;
+        let (net, plan) = (*net, *plan);
+        let n_targets = plan.target_node.len();
+        let mut sink = DriveSink {
+            nodes: &mut ws.nodes,
+            touched: &mut ws.touched,
+            membrane,
+            target_node: &plan.target_node,
+            t,
+            arrivals: 0,
+            lost: 0,
+        };
+        match drive {
+            DriveStore::Dense { .. } if periodic.as_ref().is_some_and(|p| t >= p.start) => {
                 // nothing else is in this slot: every fixed-weight signal arriving from
                 // `start` on is in the replayed rows
-                let periodic = self.periodic.take().expect("checked by the guard");
+                let periodic = periodic.as_ref().expect("checked by the guard");
                 let row = ((t - periodic.start) % periodic.period) as usize;
-                let n_targets = plan.target_node.len();
+                let cells = &periodic.cells[row * n_targets..(row + 1) * n_targets];
                 let words = &periodic.due[row * periodic.words..(row + 1) * periodic.words];
                 for (w, &word) in words.iter().enumerate() {
                     let mut bits = word;
                     while bits != 0 {
                         let k = w * 64 + bits.trailing_zeros() as usize;
                         bits &= bits - 1;
-                        let cell = periodic.cells[row * n_targets + k];
-                        self.apply_drive(plan.target_node[k] as usize, cell, t);
+                        sink.apply(k, cells[k]);
                     }
                 }
-                self.periodic = Some(periodic);
             }
             DriveStore::Dense { cells, due, words } => {
-                let n_targets = plan.target_node.len();
                 let row = &mut cells[slot * n_targets..(slot + 1) * n_targets];
                 for (w, word) in due[slot * *words..(slot + 1) * *words]
                     .iter_mut()
@@ -1153,13 +1232,11 @@ impl<'n> Simulation<'n> {
                     while bits != 0 {
                         let k = w * 64 + bits.trailing_zeros() as usize;
                         bits &= bits - 1;
-                        let cell = std::mem::take(&mut row[k]);
-                        self.apply_drive(plan.target_node[k] as usize, cell, t);
+                        sink.apply(k, std::mem::take(&mut row[k]));
                     }
                 }
             }
             DriveStore::Queued { ring, cells, due } => {
-                let net = self.net;
                 for &pos in &ring[slot] {
                     let k = plan.target_index[net.codes.get(pos as usize).0 as usize];
                     let cell = &mut cells[k as usize];
@@ -1169,85 +1246,89 @@ impl<'n> Simulation<'n> {
                     cell.add(net.weights[pos as usize]);
                 }
                 for &k in due.iter() {
-                    let cell = std::mem::take(&mut cells[k as usize]);
-                    self.apply_drive(plan.target_node[k as usize] as usize, cell, t);
+                    sink.apply(k as usize, std::mem::take(&mut cells[k as usize]));
                 }
                 due.clear();
-                if self.cfg.record_causal {
+                if cfg.record_causal {
                     // the causes, in canonical order, of the targets that accepted their drive
                     for &pos in &ring[slot] {
                         let j = net.codes.get(pos as usize).0 as usize;
-                        if t >= self.ws.ready_tick[j] {
+                        if t >= sink.nodes[j].ready_tick {
                             let w = net.weights[pos as usize];
-                            self.ws.pending[j].push((net.id_of(pos as usize), t as u32, w));
+                            ws.pending[j].push((net.id_of(pos as usize), t as u32, w));
                         }
                     }
                 }
                 ring[slot].clear();
             }
         }
-        self.drive = drive;
-    }
-
-    #[inline]
-    fn apply_drive(&mut self, j: usize, cell: Drive, t: u64) {
-        self.out.stats.n_arrivals += cell.count as u64;
-        if t < self.ws.ready_tick[j] {
-            self.out.stats.n_lost += cell.count as u64;
-        } else {
-            self.decay_to(j, t);
-            self.ws.u[j] += cell.sum;
-            self.touch(j);
-        }
+        out.stats.n_arrivals += sink.arrivals;
+        out.stats.n_lost += sink.lost;
     }
 
     /// Step 2b: the plastic arrivals due at `t`, one by one in canonical order (emission tick,
     /// source id, edge id), which is the order they were pushed into the slot.
     fn deliver_plastic(&mut self, slot: usize, t: u64) {
         // plastic signals exist only with STDP on
-        let (cfg, plan) = (self.cfg, self.plan);
+        let (net, cfg, plan) = (self.net, self.cfg, self.plan);
         let (Some(stdp), Some((_, minus))) = (&cfg.stdp, &plan.stdp) else {
             return;
         };
-        if self.ws.ring[slot].is_empty() {
+        let membrane = self.membrane();
+        let Workspace {
+            ring,
+            nodes,
+            plastic,
+            touched,
+            pending,
+            ..
+        } = &mut self.ws;
+        let arrivals = &ring[slot];
+        if arrivals.is_empty() {
             return;
         }
-        let arrivals = std::mem::take(&mut self.ws.ring[slot]);
-        for &PlasticSignal { rank, target } in &arrivals {
-            let j = target as usize;
-            self.out.stats.n_arrivals += 1;
-            if t < self.ws.ready_tick[j] {
-                self.out.stats.n_lost += 1;
+        // counted here and added once: the statistics live behind `self`, which the
+        // compiler would otherwise reload and store at every arrival
+        let (mut lost, mut depressed) = (0u64, 0u64);
+        for &PlasticSignal { rank, target } in arrivals {
+            let node = &mut nodes[target as usize];
+            let w = &mut plastic[rank as usize];
+            if t < node.ready_tick {
+                lost += 1;
             } else {
-                self.decay_to(j, t);
-                let w = self.ws.plastic[rank as usize];
-                self.ws.u[j] += w;
+                node.accept(target, *w, t, touched, &membrane);
                 if cfg.record_causal {
-                    let id = self.net.id_of(plan.plastic_pos[rank as usize] as usize);
-                    self.ws.pending[j].push((id, t as u32, w));
+                    let id = net.id_of(plan.plastic_pos[rank as usize] as usize);
+                    pending[target as usize].push((id, t as u32, *w));
                 }
-                self.touch(j);
             }
             // post-before-pre: depress by the target's post-synaptic trace (the edge's
             // pre-synaptic trace is its source's, see `Firing`)
-            if self.ws.post_tick[j] != NEVER {
-                let y = self.ws.post_trace[j] * minus.get(t - self.ws.post_tick[j]);
-                let w = &mut self.ws.plastic[rank as usize];
+            if node.post_tick != NEVER {
+                let y = node.post_trace * minus.get(t - node.post_tick);
                 *w = clamp_weight(*w - stdp.a_minus * y, stdp);
-                self.out.stats.n_stdp_updates += 1;
+                depressed += 1;
             }
         }
-        let mut arrivals = arrivals;
-        arrivals.clear();
-        self.ws.ring[slot] = arrivals;
+        self.out.stats.n_arrivals += arrivals.len() as u64;
+        self.out.stats.n_lost += lost;
+        self.out.stats.n_stdp_updates += depressed;
+        ring[slot].clear();
     }
 
     fn fire(&mut self, j: usize, t: u64) {
         let net = self.net;
         let out = &mut self.out;
+        let node = &mut self.ws.nodes[j];
+        let forced = node.forced;
+        node.firing = false;
+        node.forced = false;
+        node.u = 0.0;
+        node.u_tick = t;
+        node.ready_tick = t + net.refractory_ticks[j] as u64;
         out.stats.n_spikes += 1;
         out.spike_count[j] += 1;
-        if self.ws.is_forced[j] {
+        if forced {
             out.stats.n_forced += 1;
         }
         if self.cfg.record_raster || self.cfg.record_causal {
@@ -1255,7 +1336,7 @@ impl<'n> Simulation<'n> {
             out.spike_tick.push(t as u32);
         }
         if self.cfg.record_causal {
-            out.spike_forced.push(self.ws.is_forced[j]);
+            out.spike_forced.push(forced);
             for (edge, tick, w) in self.ws.pending[j].drain(..) {
                 out.cause_edge.push(edge);
                 out.cause_tick.push(tick);
@@ -1263,11 +1344,6 @@ impl<'n> Simulation<'n> {
             }
             out.cause_ptr.push(out.cause_edge.len() as u64);
         }
-        self.ws.is_firing[j] = false;
-        self.ws.is_forced[j] = false;
-        self.ws.u[j] = 0.0;
-        self.ws.u_tick[j] = t;
-        self.ws.ready_tick[j] = t + net.refractory_ticks[j] as u64;
 
         if let (Some(stdp), Some((plus, minus))) = (&self.cfg.stdp, &self.plan.stdp) {
             // pre-before-post (arrivals at this very tick included): potentiate
@@ -1299,12 +1375,13 @@ impl<'n> Simulation<'n> {
                 self.ws.history[ring.first + (ring.count & ring.mask)] = Firing { tick: t, x };
                 ring.count += 1;
             }
-            self.ws.post_trace[j] = if self.ws.post_tick[j] == NEVER {
+            let node = &mut self.ws.nodes[j];
+            node.post_trace = if node.post_tick == NEVER {
                 1.0
             } else {
-                self.ws.post_trace[j] * minus.get(t - self.ws.post_tick[j]) + 1.0
+                node.post_trace * minus.get(t - node.post_tick) + 1.0
             };
-            self.ws.post_tick[j] = t;
+            node.post_tick = t;
         }
     }
 
@@ -1358,7 +1435,8 @@ impl<'n> Simulation<'n> {
                 }
                 plastic_out += 1;
             };
-            let edges = codes[lo..hi].iter().zip(&net.weights[lo..hi]);
+            // a weight is read only for a fixed-weight edge: a plastic edge's is the run's
+            let edges = (lo..).zip(&codes[lo..hi]);
             let has_plastic = stdp_on
                 && net.plastic_out_start[j as usize] < net.plastic_out_start[j as usize + 1];
             if fixed_horizon == 0 && !has_plastic {
@@ -1366,14 +1444,14 @@ impl<'n> Simulation<'n> {
             }
             match drive {
                 DriveStore::Dense { cells, due, words } => {
-                    for (&code, &w) in edges {
+                    for (pos, &code) in edges {
                         let (dst, delay, plastic) = code.unpack(dst_bits);
                         if stdp_on && plastic {
                             queue_plastic(dst, delay);
                         } else if (delay as u64) < fixed_horizon {
                             let s = slot_of(delay);
                             let k = plan.target_index[dst as usize] as usize;
-                            cells[s * n_targets + k].add(w);
+                            cells[s * n_targets + k].add(net.weights[pos]);
                             due[s * *words + k / 64] |= 1 << (k % 64);
                         }
                     }
@@ -1381,7 +1459,7 @@ impl<'n> Simulation<'n> {
                 DriveStore::Queued {
                     ring: fixed_ring, ..
                 } => {
-                    for (pos, (&code, _)) in (lo..).zip(edges) {
+                    for (pos, &code) in edges {
                         let (dst, delay, plastic) = code.unpack(dst_bits);
                         if stdp_on && plastic {
                             queue_plastic(dst, delay);
@@ -1477,15 +1555,30 @@ fn potentiate<C: Code>(
     updates
 }
 
-/// `decay(elapsed, dt, τ_m[j])`, from the plan's table when it has the entry: the table's
-/// entries are computed by `decay` itself, so the bits are the same.
-#[inline]
-fn membrane_decay(net: &CompiledNetwork, plan: &RunPlan, j: usize, elapsed: u64) -> f64 {
-    let row = plan.membrane_row[j] as usize;
-    if row != u32::MAX as usize && elapsed < MEMBRANE_TABLE_TICKS as u64 {
-        plan.membrane[row * MEMBRANE_TABLE_TICKS + elapsed as usize]
-    } else {
-        decay(elapsed, net.dt_ms, net.tau_m_ms[j])
+/// Where the fixed-weight drives of one tick go: into the state of their targets, counting
+/// arrivals and losses locally (added to the run's statistics once per tick).
+struct DriveSink<'a> {
+    nodes: &'a mut [Node],
+    touched: &'a mut Vec<u32>,
+    membrane: Membrane<'a>,
+    target_node: &'a [u32],
+    t: u64,
+    arrivals: u64,
+    lost: u64,
+}
+
+impl DriveSink<'_> {
+    /// The drive `cell` of target `k` (a position among the targets), accepted or lost.
+    #[inline(always)]
+    fn apply(&mut self, k: usize, cell: Drive) {
+        let j = self.target_node[k];
+        let node = &mut self.nodes[j as usize];
+        self.arrivals += cell.count as u64;
+        if self.t < node.ready_tick {
+            self.lost += cell.count as u64;
+        } else {
+            node.accept(j, cell.sum, self.t, self.touched, &self.membrane);
+        }
     }
 }
 
