@@ -349,8 +349,39 @@ struct Workspace {
     /// Accepted arrivals since the node's last reset (causal recorder only).
     pending: Vec<Vec<(u32, u32, f64)>>,
     /// The nodes that accepted an arrival at this tick, and those marked to fire.
-    touched: Vec<u32>,
+    touched: Touched,
     firing: Vec<u32>,
+}
+
+/// The nodes that accepted an arrival at this tick, each once: `ids[..len]`. It has room for
+/// every node and one more, so that an arrival writes its target before knowing whether it is
+/// new there: whether a node was already touched at this tick is as likely as not, and a
+/// branch on it mispredicts often.
+#[derive(Default)]
+struct Touched {
+    ids: Vec<u32>,
+    len: usize,
+}
+
+impl Touched {
+    fn reset(&mut self, n_nodes: usize) {
+        self.ids.clear();
+        self.ids.resize(n_nodes + 1, 0);
+        self.len = 0;
+    }
+
+    /// Lists node `j` (state `node`) if it `accepted` and was not listed yet.
+    #[inline(always)]
+    fn add(&mut self, node: &mut Node, j: u32, accepted: bool) {
+        // `len` stays at most the number of nodes (each is listed once), so this write fits
+        self.ids[self.len] = j;
+        self.len += usize::from(accepted & !node.touched);
+        node.touched |= accepted;
+    }
+
+    fn ids(&self) -> &[u32] {
+        &self.ids[..self.len]
+    }
 }
 
 /// The state of one node during a run, in one record: an arrival reads and writes one
@@ -388,20 +419,31 @@ impl Node {
         }
     }
 
-    /// Sums an accepted arrival (or drive) `x` into `u`, brought to tick `t` first, and lists
-    /// node `j` as touched.
+    /// An arrival (or drive) `x` at tick `t`, at node `j`: lost while the node is refractory,
+    /// else summed into `u`, brought to `t` first, and the node listed as touched. Returns
+    /// whether it was accepted.
+    ///
+    /// Whether the node was already brought to `t` or listed by an earlier arrival varies
+    /// from one arrival to the next, so neither is a branch (which would mispredict often): a
+    /// second arrival at the same tick multiplies by `decay(0) = 1.0` exactly, which leaves
+    /// `u` as it is, and [`Touched::add`] writes without asking.
     #[inline(always)]
-    fn accept(&mut self, j: u32, x: f64, t: u64, touched: &mut Vec<u32>, membrane: &Membrane) {
-        // A second arrival at the same tick multiplies by `decay(0) = 1.0` exactly, which
-        // leaves `u` as it is: cheaper than a branch on whether the node was already brought
-        // to `t`, which is as likely as not.
-        self.u *= membrane.decay(self.decay_from, j, t - self.u_tick);
-        self.u_tick = t;
-        self.u += x;
-        if !self.touched {
-            self.touched = true;
-            touched.push(j);
-        }
+    fn arrive(
+        &mut self,
+        j: u32,
+        x: f64,
+        t: u64,
+        touched: &mut Touched,
+        membrane: &Membrane,
+    ) -> bool {
+        let accepted = t >= self.ready_tick;
+        let u = self.u * membrane.decay(self.decay_from, j, t - self.u_tick) + x;
+        // (refractoriness stays a branch around the `f64` arithmetic: x86-64 without SSE4.1
+        // has no blend, and even `select_unpredictable` on the bits compiles to one)
+        self.u = if accepted { u } else { self.u };
+        self.u_tick = if accepted { t } else { self.u_tick };
+        touched.add(self, j, accepted);
+        accepted
     }
 }
 
@@ -1095,7 +1137,11 @@ impl<'n> Simulation<'n> {
             ring: refill_lists(ws.ring, ring_len),
             history: refill(ws.history, plan.history_len, Firing::default()),
             pending: refill_lists(ws.pending, if causal { n } else { 0 }),
-            touched: refill(ws.touched, 0, 0),
+            touched: {
+                let mut touched = ws.touched;
+                touched.reset(n);
+                touched
+            },
             firing: refill(ws.firing, 0, 0),
             ..ws
         };
@@ -1151,7 +1197,7 @@ impl<'n> Simulation<'n> {
                 firing,
                 ..
             } = &mut self.ws;
-            for &j in touched.iter() {
+            for &j in touched.ids() {
                 let state = &mut nodes[j as usize];
                 state.touched = false;
                 if !state.firing && state.u >= self.net.threshold[j as usize] {
@@ -1159,7 +1205,7 @@ impl<'n> Simulation<'n> {
                     firing.push(j);
                 }
             }
-            touched.clear();
+            touched.len = 0;
             self.ws.firing.sort_unstable();
             for k in 0..self.ws.firing.len() {
                 let j = self.ws.firing[k];
@@ -1293,14 +1339,11 @@ impl<'n> Simulation<'n> {
         for &PlasticSignal { rank, target } in arrivals {
             let node = &mut nodes[target as usize];
             let w = &mut plastic[rank as usize];
-            if t < node.ready_tick {
-                lost += 1;
-            } else {
-                node.accept(target, *w, t, touched, &membrane);
-                if cfg.record_causal {
-                    let id = net.id_of(plan.plastic_pos[rank as usize] as usize);
-                    pending[target as usize].push((id, t as u32, *w));
-                }
+            let accepted = node.arrive(target, *w, t, touched, &membrane);
+            lost += u64::from(!accepted);
+            if cfg.record_causal && accepted {
+                let id = net.id_of(plan.plastic_pos[rank as usize] as usize);
+                pending[target as usize].push((id, t as u32, *w));
             }
             // post-before-pre: depress by the target's post-synaptic trace (the edge's
             // pre-synaptic trace is its source's, see `Firing`)
@@ -1559,7 +1602,7 @@ fn potentiate<C: Code>(
 /// arrivals and losses locally (added to the run's statistics once per tick).
 struct DriveSink<'a> {
     nodes: &'a mut [Node],
-    touched: &'a mut Vec<u32>,
+    touched: &'a mut Touched,
     membrane: Membrane<'a>,
     target_node: &'a [u32],
     t: u64,
@@ -1573,12 +1616,9 @@ impl DriveSink<'_> {
     fn apply(&mut self, k: usize, cell: Drive) {
         let j = self.target_node[k];
         let node = &mut self.nodes[j as usize];
+        let accepted = node.arrive(j, cell.sum, self.t, self.touched, &self.membrane);
         self.arrivals += cell.count as u64;
-        if self.t < node.ready_tick {
-            self.lost += cell.count as u64;
-        } else {
-            node.accept(j, cell.sum, self.t, self.touched, &self.membrane);
-        }
+        self.lost += if accepted { 0 } else { cell.count as u64 };
     }
 }
 
@@ -1775,5 +1815,52 @@ mod tests {
         }
         let batch = net.run_batch(&[stim, stim], &configs[2], 2).unwrap();
         assert_eq!(batch[0], net.clone().run(&stim, &configs[2]).unwrap());
+    }
+
+    /// Three nodes, each with a plastic edge to both others: all three fire at tick 0 and
+    /// every node gets two arrivals at the same tick `latency_ticks` later.
+    fn triangle_run(latency_ticks: u32) -> RunResult {
+        let (src, dst): (Vec<i64>, Vec<i64>) = (0..3i64)
+            .flat_map(|i| (0..3i64).filter(move |&j| j != i).map(move |j| (i, j)))
+            .unzip();
+        let spec = NetworkSpec {
+            n_nodes: 3,
+            refractory_ms: &[0.5; 3],
+            threshold: &[1.0; 3],
+            tau_m_ms: &[2.0; 3],
+            edge_src: &src,
+            edge_dst: &dst,
+            weights: &[0.6; 6],
+            // at 0.1 m/s, 10 µm per tick
+            length_um: &[10.0 * latency_ticks as f64; 6],
+            velocity_m_s: &[0.1; 6],
+            plastic: &[true; 6],
+        };
+        let net = CompiledNetwork::new(&spec, 0.1).unwrap();
+        let cfg = RunConfig {
+            n_ticks: 25,
+            snapshot_ticks: vec![],
+            snapshot_edges: vec![],
+            ..config(true)
+        };
+        let (nodes, ticks) = (vec![0, 1, 2], vec![0, 0, 0]);
+        let stim = Stimulus {
+            nodes: &nodes,
+            ticks: &ticks,
+        };
+        net.run(&stim, &cfg).unwrap()
+    }
+
+    #[test]
+    fn every_node_reached_twice_at_one_tick() {
+        // accepted (refractory 5 ticks, latency 10): 0.6 + 0.6 reaches the threshold, so
+        // all three fire again at 10 and at 20, each listed once per tick as touched
+        let run = triangle_run(10);
+        assert_eq!(run.spike_tick, [0, 0, 0, 10, 10, 10, 20, 20, 20]);
+        assert_eq!((run.stats.n_arrivals, run.stats.n_lost), (12, 0));
+        // lost (latency 3 < refractory 5): nothing but the forced firings
+        let run = triangle_run(3);
+        assert_eq!(run.spike_tick, [0, 0, 0]);
+        assert_eq!((run.stats.n_arrivals, run.stats.n_lost), (6, 6));
     }
 }
