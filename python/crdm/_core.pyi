@@ -93,6 +93,31 @@ class Engine:
         n_threads: int,
     ) -> list[RunOutput]: ...
 
+class SparseProjection:
+    """A sparse matrix in compressed-row form (scipy's CSR arrays, checked once) that
+    projects weight changes. Errors raise ``crdm.errors`` classes."""
+
+    def __init__(
+        self,
+        n_rows: int,
+        n_cols: int,
+        indptr: npt.NDArray[np.int64],
+        indices: npt.NDArray[np.int64],
+        data: npt.NDArray[np.float64],
+    ) -> None: ...
+    @property
+    def shape(self) -> tuple[int, int]: ...
+    def changes(
+        self,
+        snapshots: npt.NDArray[np.float64],
+        w0: npt.NDArray[np.float64],
+        *,
+        first: int = 0,
+    ) -> npt.NDArray[np.float32]:
+        """``P·(snapshots[s, first:first + n_cols] − w0)`` for every row ``s`` of the
+        C-contiguous ``snapshots``, as ``(n_snapshots, n_rows)`` float32: bit for bit
+        ``(matrix @ (row - w0)).astype(np.float32)`` with scipy. The GIL is released."""
+
 def _trigger_panic() -> None: ...
 
 def gram_candidates(

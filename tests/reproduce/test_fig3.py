@@ -119,6 +119,57 @@ def test_with_plastic_recurrent_edges_the_sketches_still_project_every_edge(digi
         np.testing.assert_array_equal(arrays[name], want)
 
 
+@pytest.mark.parametrize("sorted_rows", [True, False])
+def test_compiled_projection_gives_the_bits_of_scipy(sorted_rows):
+    """``SparseProjection.changes`` (blocks of columns, all snapshots at once) equals scipy's
+    product of each snapshot's change cast to float32, bit for bit; for a matrix whose rows
+    are not sorted by column (one snapshot at a time) too. A snapshot equal to ``w0`` gives
+    +0.0."""
+    n_features, first = 20_000, 3          # three blocks of 8,192 columns
+    matrix = fig3._sketch_matrix(512, n_features, 7)
+    if not sorted_rows:
+        matrix = matrix.copy()
+        for r in range(matrix.shape[0]):
+            lo, hi = matrix.indptr[r], matrix.indptr[r + 1]
+            matrix.indices[lo:hi] = matrix.indices[lo:hi][::-1].copy()
+            matrix.data[lo:hi] = matrix.data[lo:hi][::-1].copy()
+        assert not matrix.has_sorted_indices
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal(n_features)
+    snapshots = np.zeros((9, first + n_features + 2))
+    snapshots[:, first:first + n_features] = w0 + rng.standard_normal((9, n_features)) * 0.01
+    snapshots[4, first:first + n_features] = w0
+    got = fig3._csr_projection(matrix).changes(snapshots, w0, first=first)
+    want = np.stack([matrix @ (row[first:first + n_features] - w0)
+                     for row in snapshots]).astype(np.float32)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    assert not got[4].view(np.uint32).any() and got[3].any()
+
+
+def test_compiled_projection_names_bad_input():
+    from crdm._core import SparseProjection
+    from crdm.errors import IndexOutOfRangeError, ShapeError
+
+    ptr, cols, data = np.array([0, 1, 2]), np.array([0, 2]), np.array([1.0, -1.0])
+    with pytest.raises(IndexOutOfRangeError) as err:
+        SparseProjection(2, 2, ptr, cols, data)
+    assert (err.value.field, err.value.value) == ("indices[1]", 2)
+    with pytest.raises(ValidationError) as err:
+        SparseProjection(2, 3, ptr, cols, np.array([1.0, np.nan]))
+    assert err.value.field == "data[1]"
+    proj = SparseProjection(2, 3, ptr, cols, data)
+    assert proj.shape == (2, 3)
+    with pytest.raises(ShapeError) as err:
+        proj.changes(np.zeros((2, 3)), np.zeros(4))
+    assert err.value.field == "w0"
+    with pytest.raises(ValidationError) as err:
+        proj.changes(np.zeros((2, 4)), np.zeros(3), first=2)
+    assert err.value.field == "first"
+    with pytest.raises(ValidationError) as err:
+        proj.changes(np.zeros((3, 2)).T, np.zeros(3))
+    assert err.value.field == "snapshots"
+
+
 def test_offset_form_equals_the_protocol_on_whole_weight_vectors():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), 20)

@@ -3,15 +3,18 @@
 //! refractory competition between arriving signals, leaky summation and pair-based STDP.
 //!
 //! The model is specified in `docs/model.md`; this crate has no Python in it. Beside the
-//! simulator, [`gram_candidates`] serves the k-NN read-out of the experiments. The PyO3
-//! binding (`crdm-python`) only converts arrays, maps [`CrdmError`] and releases the GIL.
+//! simulator, [`SparseProjection`] and [`gram_candidates`] serve the read-out of the
+//! experiments. The PyO3 binding (`crdm-python`) only converts arrays, maps [`CrdmError`] and
+//! releases the GIL.
 
 mod engine;
 mod error;
 mod neighbours;
 mod network;
+mod projection;
 
 pub use engine::{RunConfig, RunResult, RunStats, StdpParams, Stimulus};
 pub use error::{CrdmError, Result};
 pub use neighbours::{gram_candidates, GramRows, Metric};
 pub use network::{latency_ms, ms_to_ticks, CompiledNetwork, NetworkSpec, MAX_TICKS};
+pub use projection::SparseProjection;

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use crdm_core::{
-    CompiledNetwork, CrdmError, GramRows, Metric, NetworkSpec, RunConfig, RunResult, StdpParams,
-    Stimulus,
+    CompiledNetwork, CrdmError, GramRows, Metric, NetworkSpec, RunConfig, RunResult,
+    SparseProjection, StdpParams, Stimulus,
 };
 use numpy::{
     IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
@@ -84,6 +84,19 @@ fn slice<'a, T: numpy::Element>(
     field: &str,
     array: &'a PyReadonlyArray1<'_, T>,
 ) -> PyResult<&'a [T]> {
+    array.as_slice().map_err(|_| not_contiguous(py, field))
+}
+
+/// The values of a C-contiguous (row-major) 2-D array. `as_slice` alone also accepts a
+/// Fortran-ordered one, whose values it would hand over in the wrong order.
+fn row_major<'a, T: numpy::Element>(
+    py: Python<'_>,
+    field: &str,
+    array: &'a PyReadonlyArray2<'_, T>,
+) -> PyResult<&'a [T]> {
+    if !array.is_c_contiguous() {
+        return Err(not_contiguous(py, field));
+    }
     array.as_slice().map_err(|_| not_contiguous(py, field))
 }
 
@@ -386,7 +399,7 @@ fn gram_candidates<'py>(
         }
     };
     let n_points = gram.shape()[1];
-    let gram = gram.as_slice().map_err(|_| not_contiguous(py, "gram"))?;
+    let gram = row_major(py, "gram", &gram)?;
     let offset = match &offset_dot {
         Some(dot) => Some((slice(py, "offset_dot", dot)?, offset_sq)),
         None => None,
@@ -410,6 +423,58 @@ fn gram_candidates<'py>(
     ))
 }
 
+/// A sparse matrix in compressed-row form (scipy's CSR arrays), checked once, that projects
+/// weight changes: `changes(snapshots, w0, first=f)` is `P·(snapshots[s, f:f + n_cols] − w0)`
+/// for every row `s`, as `float32`, bit for bit scipy's product and cast.
+#[pyclass(module = "crdm._core", frozen, name = "SparseProjection")]
+struct PySparseProjection {
+    inner: SparseProjection,
+}
+
+#[pymethods]
+impl PySparseProjection {
+    #[new]
+    fn new(
+        py: Python<'_>,
+        n_rows: usize,
+        n_cols: usize,
+        indptr: PyReadonlyArray1<'_, i64>,
+        indices: PyReadonlyArray1<'_, i64>,
+        data: PyReadonlyArray1<'_, f64>,
+    ) -> PyResult<Self> {
+        let (indptr, indices, data) = (
+            slice(py, "indptr", &indptr)?,
+            slice(py, "indices", &indices)?,
+            slice(py, "data", &data)?,
+        );
+        let inner = detached(py, || {
+            SparseProjection::new(n_rows, n_cols, indptr, indices, data)
+        })?;
+        Ok(PySparseProjection { inner })
+    }
+
+    #[getter]
+    fn shape(&self) -> (usize, usize) {
+        (self.inner.n_rows(), self.inner.n_cols())
+    }
+
+    #[pyo3(signature = (snapshots, w0, *, first = 0))]
+    fn changes<'py>(
+        &self,
+        py: Python<'py>,
+        snapshots: PyReadonlyArray2<'_, f64>,
+        w0: PyReadonlyArray1<'_, f64>,
+        first: usize,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let (n_snapshots, row_len) = (snapshots.shape()[0], snapshots.shape()[1]);
+        let snapshots = row_major(py, "snapshots", &snapshots)?;
+        let w0 = slice(py, "w0", &w0)?;
+        let out = detached(py, || self.inner.changes(snapshots, row_len, first, w0))?;
+        out.into_pyarray(py)
+            .reshape([n_snapshots, self.inner.n_rows()])
+    }
+}
+
 /// Raises a Rust panic inside the GIL-released helper, to test that it becomes
 /// `crdm.errors.InternalError` rather than aborting the interpreter.
 #[pyfunction]
@@ -422,6 +487,7 @@ fn _trigger_panic(py: Python<'_>) -> PyResult<()> {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
+    m.add_class::<PySparseProjection>()?;
     m.add_function(wrap_pyfunction!(gram_candidates, m)?)?;
     m.add_function(wrap_pyfunction!(_trigger_panic, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
