@@ -223,10 +223,11 @@ struct RunPlan {
     /// fixed-weight signals are queued one by one and summed when they arrive.
     dense: bool,
     /// `decay(Δ, dt, τ_m)` for `Δ < MEMBRANE_TABLE_TICKS`, one row per distinct `τ_m` (at most
-    /// [`MEMBRANE_TABLES`]), and each node's row (`u32::MAX`: none, call `exp`). A node driven
-    /// every few ticks decays once per tick, so this saves an `exp` per accepted drive.
+    /// [`MEMBRANE_TABLES`]), and where each node's row starts (`u32::MAX`: none, call `exp`).
+    /// A node driven every few ticks decays once per tick, so this saves an `exp` per accepted
+    /// drive.
     membrane: Vec<f64>,
-    membrane_row: Vec<u32>,
+    membrane_from: Vec<u32>,
     /// Where each snapshot edge's weight lives during the run.
     snapshot_from: Vec<WeightAt>,
     /// With STDP, the position of every rank (initial weights, final weights, causes).
@@ -583,19 +584,22 @@ impl RunPlan {
             .is_some();
         let mut membrane = Vec::new();
         let mut rows: Vec<u64> = Vec::new();
-        let membrane_row = net
+        let membrane_from = net
             .tau_m_ms
             .iter()
             .map(|&tau| {
-                if let Some(r) = rows.iter().position(|&b| b == tau.to_bits()) {
-                    return r as u32;
-                }
-                if rows.len() == MEMBRANE_TABLES {
-                    return u32::MAX;
-                }
-                rows.push(tau.to_bits());
-                membrane.extend((0..MEMBRANE_TABLE_TICKS).map(|d| decay(d as u64, net.dt_ms, tau)));
-                (rows.len() - 1) as u32
+                let row = match rows.iter().position(|&b| b == tau.to_bits()) {
+                    Some(r) => r,
+                    None if rows.len() == MEMBRANE_TABLES => return u32::MAX,
+                    None => {
+                        rows.push(tau.to_bits());
+                        membrane.extend(
+                            (0..MEMBRANE_TABLE_TICKS).map(|d| decay(d as u64, net.dt_ms, tau)),
+                        );
+                        rows.len() - 1
+                    }
+                };
+                (row * MEMBRANE_TABLE_TICKS) as u32
             })
             .collect();
         let plastic_pos = if cfg.stdp.is_some() {
@@ -620,7 +624,7 @@ impl RunPlan {
             target_node: fixed.target_node.clone(),
             dense,
             membrane,
-            membrane_row,
+            membrane_from,
             snapshot_from,
             plastic_pos,
             history,
@@ -1128,11 +1132,8 @@ impl<'n> Simulation<'n> {
         );
         ws.rings.clone_from(&plan.history);
         ws.nodes.clear();
-        ws.nodes.extend(
-            plan.membrane_row
-                .iter()
-                .map(|&row| Node::resting(row.saturating_mul(MEMBRANE_TABLE_TICKS as u32))),
-        );
+        ws.nodes
+            .extend(plan.membrane_from.iter().map(|&from| Node::resting(from)));
         let ws = Workspace {
             ring: refill_lists(ws.ring, ring_len),
             history: refill(ws.history, plan.history_len, Firing::default()),
