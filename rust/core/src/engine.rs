@@ -1316,6 +1316,17 @@ impl<'n> Simulation<'n> {
     /// Step 2b: the plastic arrivals due at `t`, one by one in canonical order (emission tick,
     /// source id, edge id), which is the order they were pushed into the slot.
     fn deliver_plastic(&mut self, slot: usize, t: u64) {
+        if self.cfg.record_causal {
+            self.deliver_plastic_with::<true>(slot, t);
+        } else {
+            self.deliver_plastic_with::<false>(slot, t);
+        }
+    }
+
+    /// [`Self::deliver_plastic`] with the causal recorder on (`CAUSAL`) or off: two copies of
+    /// the loop, so that the usual one holds fewer values and keeps its counts in registers
+    /// instead of adding to the stack at every arrival.
+    fn deliver_plastic_with<const CAUSAL: bool>(&mut self, slot: usize, t: u64) {
         // plastic signals exist only with STDP on
         let (net, cfg, plan) = (self.net, self.cfg, self.plan);
         let (Some(stdp), Some((_, minus))) = (&cfg.stdp, &plan.stdp) else {
@@ -1342,7 +1353,7 @@ impl<'n> Simulation<'n> {
             let w = &mut plastic[rank as usize];
             let accepted = node.arrive(target, *w, t, touched, &membrane);
             lost += u64::from(!accepted);
-            if cfg.record_causal && accepted {
+            if CAUSAL && accepted {
                 let id = net.id_of(plan.plastic_pos[rank as usize] as usize);
                 pending[target as usize].push((id, t as u32, *w));
             }
@@ -1471,7 +1482,20 @@ impl<'n> Simulation<'n> {
         for &j in firing.iter() {
             let (lo, hi) = (net.out_ptr[j as usize], net.out_ptr[j as usize + 1]);
             // the plastic out-edges of `j`, counted in position order, index `rank_of`
-            let mut plastic_out = net.plastic_out_start[j as usize] as usize;
+            let plastic_range = net.plastic_out_start[j as usize] as usize
+                ..net.plastic_out_start[j as usize + 1] as usize;
+            if stdp_on && plastic_range.len() == hi - lo {
+                // every out-edge plastic (the Section-4 recurrent nodes): ranks in step with
+                // the positions, without a per-edge test or a running count
+                for (&code, &rank) in codes[lo..hi].iter().zip(&net.rank_of[plastic_range]) {
+                    let (dst, delay, _) = code.unpack(dst_bits);
+                    if (delay as u64) < horizon {
+                        ring[slot_of(delay)].push(PlasticSignal { rank, target: dst });
+                    }
+                }
+                continue;
+            }
+            let mut plastic_out = plastic_range.start;
             let mut queue_plastic = |dst: u32, delay: u32| {
                 if (delay as u64) < horizon {
                     let rank = net.rank_of[plastic_out];
@@ -1481,8 +1505,7 @@ impl<'n> Simulation<'n> {
             };
             // a weight is read only for a fixed-weight edge: a plastic edge's is the run's
             let edges = (lo..).zip(&codes[lo..hi]);
-            let has_plastic = stdp_on
-                && net.plastic_out_start[j as usize] < net.plastic_out_start[j as usize + 1];
+            let has_plastic = stdp_on && !plastic_range.is_empty();
             if fixed_horizon == 0 && !has_plastic {
                 continue;
             }
