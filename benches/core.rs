@@ -144,6 +144,7 @@ fn config(stdp: bool, snapshots: bool, plastic_edges: &[bool]) -> RunConfig {
         }),
         record_raster: true,
         record_causal: false,
+        record_final_weights: true,
         snapshot_ticks: if snapshots {
             (1..=6).map(|k| k * 1000).collect()
         } else {

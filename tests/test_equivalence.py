@@ -66,6 +66,7 @@ def cases(draw):
         w_min=st.sampled_from([-math.inf, -1.0]), w_max=st.sampled_from([math.inf, 1.0]))))
     config = RunConfig(duration_ms=draw(st.sampled_from([2.0, 8.0, 20.0])), dt_ms=dt, stdp=stdp,
                        record_causal=draw(st.booleans()),
+                       record_final_weights=draw(st.booleans()),
                        snapshot_interval_ms=draw(st.sampled_from([None, 1.0, 5.0])),
                        snapshot_edges=draw(st.one_of(
                            st.sampled_from(["plastic", "all"]),

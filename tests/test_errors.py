@@ -158,7 +158,7 @@ def test_a_delay_ring_over_the_memory_limit_fails_up_front(backend):
     cells for so many slots are over their cap, so the bound has only the rings."""
     net = crdm.Network(**with_bad("length_um", [1e9, 100.0]))      # 10^6 ms at 1 m/s
     cfg = crdm.RunConfig(duration_ms=1.1e6, record_raster=False, snapshot_interval_ms=None,
-                         memory_limit_bytes=10**8)
+                         record_final_weights=False, memory_limit_bytes=10**8)
     with pytest.raises(MemoryLimitError) as info:
         crdm.simulate(net, crdm.Stimulus([0], [0]), cfg, backend=backend)
     assert info.value.value == (10**7 + 1) * 2 * 24 and "delay rings" in str(info.value)
@@ -171,18 +171,25 @@ def test_python_and_rust_memory_bounds_agree():
     for plastic in ("recurrent", "all", "none"):
         net = crdm.input_recurrent(20, seed=0, image_shape=(5, 5), plastic=plastic)
         engine = crdm.Simulator(net)._engine
-        for causal in (True, False):
+        for causal, final in ((True, True), (False, True), (False, False)):
             for stdp in (crdm.StdpParams(), None):
                 # with STDP on the recurrent edges only, the dense cells count twice (a run may
                 # replay a periodic input drive)
-                cfg = crdm.RunConfig(duration_ms=100.0, record_causal=causal, stdp=stdp)
+                cfg = crdm.RunConfig(duration_ms=100.0, record_causal=causal, stdp=stdp,
+                                     record_final_weights=final)
                 edges = cfg.snapshot_edge_ids(net)
                 bound = recording_bound_bytes(net, cfg, edges.size)
                 assert bound == engine.recording_bound_bytes(
                     cfg.n_ticks, stdp=stdp is not None, record_raster=True, record_causal=causal,
-                    n_snapshots=len(cfg.snapshot_ticks()), n_snapshot_edges=edges.size)
+                    record_final_weights=final, n_snapshots=len(cfg.snapshot_ticks()),
+                    n_snapshot_edges=edges.size)
                 bounds.add(bound)
-    assert len(bounds) >= 4
+                if not final:
+                    # the final weights are counted at 8 bytes per edge
+                    with_final = crdm.RunConfig(duration_ms=100.0, stdp=stdp)
+                    assert recording_bound_bytes(net, with_final, edges.size) == (
+                        bound + 8 * net.n_edges)
+    assert len(bounds) >= 6
 
 
 # -- the compiled module on its own ---------------------------------------------------------
@@ -213,7 +220,8 @@ def test_core_engine_validates_on_its_own(override, error, field):
 
 
 def core_run(engine, nodes, ticks, n_ticks=10, **kw):
-    options = dict(stdp=None, record_raster=True, record_causal=False, snapshot_ticks=[],
+    options = dict(stdp=None, record_raster=True, record_causal=False,
+                   record_final_weights=True, snapshot_ticks=[],
                    snapshot_edges=np.zeros(0, np.int64), memory_limit_bytes=2**40)
     options.update(kw)
     return engine.run(np.asarray(nodes, np.int64), np.asarray(ticks, np.int64), n_ticks,
@@ -264,7 +272,8 @@ def test_batch_errors_name_the_stimulus(backend):
 def test_core_batch_names_the_stimulus_and_bounds_memory():
     engine = _core.Engine(*engine_args())
     ok, bad = np.array([0], np.int64), np.array([10], np.int64)
-    kw = dict(stdp=None, record_raster=True, record_causal=False, snapshot_ticks=[],
+    kw = dict(stdp=None, record_raster=True, record_causal=False, record_final_weights=True,
+              snapshot_ticks=[],
               snapshot_edges=np.zeros(0, np.int64), n_threads=2)
     with pytest.raises(IndexOutOfRangeError) as info:
         engine.run_batch([ok, ok], [ok - 0, bad], 10, memory_limit_bytes=2**40, **kw)
@@ -272,8 +281,8 @@ def test_core_batch_names_the_stimulus_and_bounds_memory():
     one = engine.run_batch([ok], [ok], 10, memory_limit_bytes=2**40, **kw)[0]
     assert one["stats"]["n_spikes"] >= 1
     bound = engine.recording_bound_bytes(10, stdp=False, record_raster=True,
-                                         record_causal=False, n_snapshots=0,
-                                         n_snapshot_edges=0)
+                                         record_causal=False, record_final_weights=True,
+                                         n_snapshots=0, n_snapshot_edges=0)
     with pytest.raises(MemoryLimitError):
         engine.run_batch([ok] * 3, [ok] * 3, 10, memory_limit_bytes=2 * bound, **kw)
     with pytest.raises(ShapeError):

@@ -196,6 +196,23 @@ def test_result_arrays_and_recorders_off(backend):
     assert int(result.spike_counts.sum()) == result.stats["n_spikes"] > 0
 
 
+def test_final_weights_off_changes_nothing_else(backend):
+    net = crdm.input_recurrent(20, seed=4, image_shape=(8, 8))
+    on = RunConfig(duration_ms=60, stdp=StdpParams(), snapshot_interval_ms=20.0)
+    off = RunConfig(duration_ms=60, stdp=StdpParams(), snapshot_interval_ms=20.0,
+                    record_final_weights=False)
+    stimulus = crdm.image_stimulus(np.ones((8, 8)), net, on)
+    with_final = simulate(net, stimulus, on, backend=backend)
+    without = simulate(net, stimulus, off, backend=backend)
+    assert with_final.final_weights.shape == (net.n_edges,)
+    assert without.final_weights.shape == (0,) and without.final_weights.dtype == np.float64
+    assert np.array_equal(with_final.snapshots, without.snapshots)
+    assert np.array_equal(with_final.snapshots[-1],
+                          with_final.final_weights[net.plastic.astype(bool)])
+    assert np.array_equal(with_final.spike_ticks, without.spike_ticks)
+    assert with_final.stats == without.stats and with_final.stats["n_stdp_updates"] > 0
+
+
 def test_simulator_reuses_a_compiled_network(backend):
     net = crdm.input_recurrent(10, seed=3, image_shape=(4, 4))
     cfg = RunConfig(duration_ms=30, stdp=StdpParams())

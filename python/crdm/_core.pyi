@@ -61,6 +61,7 @@ class Engine:
         stdp: bool,
         record_raster: bool,
         record_causal: bool,
+        record_final_weights: bool,
         n_snapshots: int,
         n_snapshot_edges: int,
     ) -> int: ...
@@ -73,6 +74,7 @@ class Engine:
         stdp: tuple[float, float, float, float, float, float] | None,
         record_raster: bool,
         record_causal: bool,
+        record_final_weights: bool,
         snapshot_ticks: list[int],
         snapshot_edges: npt.NDArray[np.int64],
         memory_limit_bytes: int,
@@ -87,6 +89,7 @@ class Engine:
         stdp: tuple[float, float, float, float, float, float] | None,
         record_raster: bool,
         record_causal: bool,
+        record_final_weights: bool,
         snapshot_ticks: list[int],
         snapshot_edges: npt.NDArray[np.int64],
         memory_limit_bytes: int,

@@ -91,7 +91,7 @@ class CRDMEncoder(TransformerMixin, BaseEstimator):
             duration_ms=self.duration_ms, dt_ms=self.dt_ms,
             stdp=StdpParams() if self.stdp is None else self.stdp,
             record_raster=False, snapshot_interval_ms=self.sample_interval_ms,
-            snapshot_edges=self.edge_ids_,
+            snapshot_edges=self.edge_ids_, record_final_weights=False,
         )
 
     def fit(self, X: Any, y: Any = None) -> CRDMEncoder:

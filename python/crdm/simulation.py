@@ -105,8 +105,11 @@ class RunConfig:
     ``snapshot_interval_ms`` takes weight snapshots at every multiple of it up to and including
     the end of the run (none if ``None``); a snapshot at tick ``s`` holds the weights after
     ticks ``0 .. s-1``. ``snapshot_edges`` is ``"plastic"`` (default), ``"all"`` or an array of
-    edge ids. ``record_causal`` implies the raster. ``memory_limit_bytes`` refuses, before it
-    starts, a run whose recorders could exceed it (``docs/model.md``, "Recorders").
+    edge ids. ``record_causal`` implies the raster. ``record_final_weights`` returns every
+    edge's weight at the end (off, ``final_weights`` is empty: a sweep that keeps only the
+    snapshots saves a fresh ``8 × n_edges``-byte array per run). ``memory_limit_bytes``
+    refuses, before it starts, a run whose recorders could exceed it (``docs/model.md``,
+    "Recorders").
     """
 
     duration_ms: float = 600.0
@@ -114,6 +117,7 @@ class RunConfig:
     stdp: StdpParams | None = None
     record_raster: bool = True
     record_causal: bool = False
+    record_final_weights: bool = True
     snapshot_interval_ms: float | None = 100.0
     snapshot_edges: str | np.ndarray = "plastic"
     memory_limit_bytes: int = 4 * 2**30
@@ -152,7 +156,7 @@ class RunConfig:
             object.__setattr__(self, "snapshot_edges",
                                as_index_array("snapshot_edges", self.snapshot_edges, (None,)))
         integer("memory_limit_bytes", self.memory_limit_bytes)
-        for name in ("record_raster", "record_causal"):
+        for name in ("record_raster", "record_causal", "record_final_weights"):
             if not isinstance(getattr(self, name), bool):
                 raise ValidationError(f"`{name}` must be a bool", name, getattr(self, name))
 
@@ -242,7 +246,8 @@ class SimulationResult:
       record; the causes of spike ``k`` are entries ``cause_offsets[k]:cause_offsets[k+1]``,
       the accepted arrivals summed into the node since its previous reset.
     * ``snapshots`` (float64, ``(len(snapshot_ticks), len(snapshot_edges))``).
-    * ``final_weights`` (float64, every edge), ``spike_counts`` (uint32 per node).
+    * ``final_weights`` (float64, every edge by id, ``record_final_weights``),
+      ``spike_counts`` (uint32 per node).
     * ``stats``: ``n_spikes``, ``n_forced``, ``n_stimulus_dropped``, ``n_arrivals``,
       ``n_lost``, ``n_stdp_updates``.
     """
@@ -312,6 +317,8 @@ def recording_bound_bytes(network: Network, config: RunConfig, n_snapshot_edges:
         total += entries * HISTORY_ENTRY_BYTES
     if config.record_raster or config.record_causal:
         total += int(max_fires.sum()) * (17 if config.record_causal else 8)
+    if config.record_final_weights:
+        total += network.n_edges * 8
     if config.record_causal:
         out_degree = np.bincount(network.edge_src, minlength=network.n_nodes)
         total += int(sum(int(d) * int(f) for d, f in zip(out_degree, max_fires, strict=False))) * 16
@@ -400,8 +407,7 @@ class Simulator:
             bound = recording_bound_bytes(self.network, config, edges.size) * len(stimuli)
             if bound > config.memory_limit_bytes:
                 raise MemoryLimitError(
-                    f"the delay rings, raster, causal record and snapshots would need {bound} "
-                    "bytes, "
+                    f"the delay rings and recorders would need {bound} bytes, "
                     f"over the limit of {config.memory_limit_bytes} bytes", value=bound)
             from crdm import reference
 
@@ -411,6 +417,7 @@ class Simulator:
                 [s.nodes for s in stimuli], [s.ticks for s in stimuli], config.n_ticks,
                 stdp=None if config.stdp is None else config.stdp.as_tuple(),
                 record_raster=config.record_raster, record_causal=config.record_causal,
+                record_final_weights=config.record_final_weights,
                 snapshot_ticks=config.snapshot_ticks(), snapshot_edges=edges,
                 memory_limit_bytes=config.memory_limit_bytes, n_threads=n_threads)
         snap_ticks = np.asarray(config.snapshot_ticks(), dtype=np.int64)

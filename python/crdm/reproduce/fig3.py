@@ -128,9 +128,10 @@ class Fig3Config:
         if stdp:
             return RunConfig(duration_ms=self.duration_ms, dt_ms=self.dt_ms, stdp=self.stdp,
                              record_raster=False, snapshot_interval_ms=self.sample_interval_ms,
-                             snapshot_edges="plastic")
+                             snapshot_edges="plastic", record_final_weights=False)
         return RunConfig(duration_ms=self.duration_ms, dt_ms=self.dt_ms, stdp=None,
-                         record_raster=True, snapshot_interval_ms=None)
+                         record_raster=True, snapshot_interval_ms=None,
+                         record_final_weights=False)
 
     def sample_ticks(self) -> list[int]:
         return self.run_config(stdp=True).snapshot_ticks()

@@ -85,6 +85,9 @@ pub struct RunConfig {
     /// Record, for every firing, the accepted arrivals summed since the node's last reset.
     /// Implies the raster, which it is aligned with.
     pub record_causal: bool,
+    /// Return every edge's weight at the end of the run (`RunResult::final_weights`); off, a
+    /// sweep that keeps only snapshots saves a fresh `8 × n_edges`-byte array per run.
+    pub record_final_weights: bool,
     /// Ticks (strictly increasing, each `<= n_ticks`) at which to copy weights; a snapshot at
     /// tick `s` holds the weights after ticks `0..s`.
     pub snapshot_ticks: Vec<u64>,
@@ -126,6 +129,7 @@ pub struct RunResult {
     pub cause_weight: Vec<f64>,
     /// Row-major, one row per snapshot tick, one column per snapshot edge.
     pub snapshots: Vec<f64>,
+    /// Every edge's weight after the last tick, by edge id (`record_final_weights`).
     pub final_weights: Vec<f64>,
     /// Firings per node.
     pub spike_count: Vec<u32>,
@@ -867,6 +871,9 @@ impl CompiledNetwork {
             let per_spike = if cfg.record_causal { 17 } else { 8 };
             bytes = bytes.saturating_add(fires.saturating_mul(per_spike));
         }
+        if cfg.record_final_weights {
+            bytes = bytes.saturating_add((self.n_edges() as u64).saturating_mul(8));
+        }
         if cfg.record_causal {
             // every accepted arrival is one cause: at most one per source firing per edge
             let arrivals: u64 = (0..self.n_nodes)
@@ -914,7 +921,7 @@ impl CompiledNetwork {
         let bound = self.recording_bound_bytes(cfg);
         if bound > cfg.memory_limit_bytes {
             return Err(CrdmError::MemoryLimit {
-                what: "the delay rings, raster, causal record and snapshots".to_string(),
+                what: "the delay rings and recorders".to_string(),
                 required_bytes: bound,
                 limit_bytes: cfg.memory_limit_bytes,
             });
@@ -1542,14 +1549,16 @@ impl<'n> Simulation<'n> {
     /// The run's results, and its buffers for the next run.
     fn finish(mut self) -> (RunResult, Workspace) {
         let net = self.net;
-        let mut weights = vec![0.0; net.n_edges()];
-        for (pos, &w) in net.weights.iter().enumerate() {
-            weights[net.id_of(pos) as usize] = w;
+        if self.cfg.record_final_weights {
+            let mut weights = vec![0.0; net.n_edges()];
+            for (pos, &w) in net.weights.iter().enumerate() {
+                weights[net.id_of(pos) as usize] = w;
+            }
+            for (&w, &pos) in self.ws.plastic.iter().zip(&self.plan.plastic_pos) {
+                weights[net.id_of(pos as usize) as usize] = w;
+            }
+            self.out.final_weights = weights;
         }
-        for (&w, &pos) in self.ws.plastic.iter().zip(&self.plan.plastic_pos) {
-            weights[net.id_of(pos as usize) as usize] = w;
-        }
-        self.out.final_weights = weights;
         let mut ws = self.ws;
         if let Some(periodic) = self.periodic {
             (ws.periodic_cells, ws.periodic_due) = (periodic.cells, periodic.due);
@@ -1701,6 +1710,7 @@ mod tests {
             }),
             record_raster: true,
             record_causal: false,
+            record_final_weights: true,
             snapshot_ticks: vec![100, 300],
             snapshot_edges: (0..15).collect(),
             memory_limit_bytes: u64::MAX,
@@ -1809,6 +1819,8 @@ mod tests {
         earlier_snapshot.snapshot_ticks = vec![50, 300];
         let mut no_raster = config(false);
         no_raster.record_raster = false;
+        let mut no_final_weights = config(true);
+        no_final_weights.record_final_weights = false;
         // queued fixed-weight signals instead of dense cells, and a longer run
         let mut causal = config(true);
         causal.record_causal = true;
@@ -1827,6 +1839,7 @@ mod tests {
             longer,
             earlier_snapshot,
             no_raster,
+            no_final_weights,
         ];
         assert!(configs.len() > PLAN_CACHE_ENTRIES);
         for cfg in configs.iter().chain(&configs).chain(configs.iter().rev()) {
@@ -1836,6 +1849,12 @@ mod tests {
                 cached.snapshots.len(),
                 cfg.snapshot_ticks.len() * cfg.snapshot_edges.len()
             );
+            let n_final = if cfg.record_final_weights {
+                net.n_edges()
+            } else {
+                0
+            };
+            assert_eq!(cached.final_weights.len(), n_final);
         }
         let batch = net.run_batch(&[stim, stim], &configs[2], 2).unwrap();
         assert_eq!(batch[0], net.clone().run(&stim, &configs[2]).unwrap());

@@ -186,13 +186,15 @@ impl Engine {
     /// Upper bound, in bytes, of what the delay ring and the recorders of such a run could hold
     /// (with STDP or without: it decides which edges are fixed-weight; its values do not
     /// matter).
-    #[pyo3(signature = (n_ticks, *, stdp, record_raster, record_causal, n_snapshots, n_snapshot_edges))]
+    #[pyo3(signature = (n_ticks, *, stdp, record_raster, record_causal, record_final_weights, n_snapshots, n_snapshot_edges))]
+    #[allow(clippy::too_many_arguments)]
     fn recording_bound_bytes(
         &self,
         n_ticks: u64,
         stdp: bool,
         record_raster: bool,
         record_causal: bool,
+        record_final_weights: bool,
         n_snapshots: usize,
         n_snapshot_edges: usize,
     ) -> u64 {
@@ -208,6 +210,7 @@ impl Engine {
             }),
             record_raster,
             record_causal,
+            record_final_weights,
             snapshot_ticks: vec![0; n_snapshots],
             snapshot_edges: vec![0; n_snapshot_edges],
             memory_limit_bytes: u64::MAX,
@@ -216,7 +219,7 @@ impl Engine {
     }
 
     /// Simulates one stimulus; returns a dict of numpy arrays and counters.
-    #[pyo3(signature = (stimulus_nodes, stimulus_ticks, n_ticks, *, stdp, record_raster, record_causal, snapshot_ticks, snapshot_edges, memory_limit_bytes))]
+    #[pyo3(signature = (stimulus_nodes, stimulus_ticks, n_ticks, *, stdp, record_raster, record_causal, record_final_weights, snapshot_ticks, snapshot_edges, memory_limit_bytes))]
     #[allow(clippy::too_many_arguments)]
     fn run<'py>(
         &self,
@@ -227,6 +230,7 @@ impl Engine {
         stdp: Option<StdpTuple>,
         record_raster: bool,
         record_causal: bool,
+        record_final_weights: bool,
         snapshot_ticks: Vec<u64>,
         snapshot_edges: PyReadonlyArray1<'_, i64>,
         memory_limit_bytes: u64,
@@ -235,7 +239,11 @@ impl Engine {
             py,
             n_ticks,
             stdp,
-            (record_raster, record_causal),
+            Recorders {
+                raster: record_raster,
+                causal: record_causal,
+                final_weights: record_final_weights,
+            },
             snapshot_ticks,
             &snapshot_edges,
             memory_limit_bytes,
@@ -250,7 +258,7 @@ impl Engine {
     }
 
     /// Simulates many stimuli on `n_threads` threads; returns one dict per stimulus, in order.
-    #[pyo3(signature = (stimulus_nodes, stimulus_ticks, n_ticks, *, stdp, record_raster, record_causal, snapshot_ticks, snapshot_edges, memory_limit_bytes, n_threads))]
+    #[pyo3(signature = (stimulus_nodes, stimulus_ticks, n_ticks, *, stdp, record_raster, record_causal, record_final_weights, snapshot_ticks, snapshot_edges, memory_limit_bytes, n_threads))]
     #[allow(clippy::too_many_arguments)]
     fn run_batch<'py>(
         &self,
@@ -261,6 +269,7 @@ impl Engine {
         stdp: Option<StdpTuple>,
         record_raster: bool,
         record_causal: bool,
+        record_final_weights: bool,
         snapshot_ticks: Vec<u64>,
         snapshot_edges: PyReadonlyArray1<'_, i64>,
         memory_limit_bytes: u64,
@@ -280,7 +289,11 @@ impl Engine {
             py,
             n_ticks,
             stdp,
-            (record_raster, record_causal),
+            Recorders {
+                raster: record_raster,
+                causal: record_causal,
+                final_weights: record_final_weights,
+            },
             snapshot_ticks,
             &snapshot_edges,
             memory_limit_bytes,
@@ -301,12 +314,19 @@ impl Engine {
     }
 }
 
+/// The on/off recorders of a run, as the keyword arguments name them.
+struct Recorders {
+    raster: bool,
+    causal: bool,
+    final_weights: bool,
+}
+
 /// The core's run configuration from the keyword arguments `run` and `run_batch` share.
 fn run_config(
     py: Python<'_>,
     n_ticks: u64,
     stdp: Option<StdpTuple>,
-    (record_raster, record_causal): (bool, bool),
+    recorders: Recorders,
     snapshot_ticks: Vec<u64>,
     snapshot_edges: &PyReadonlyArray1<'_, i64>,
     memory_limit_bytes: u64,
@@ -314,8 +334,9 @@ fn run_config(
     Ok(RunConfig {
         n_ticks,
         stdp: stdp.map(stdp_params),
-        record_raster,
-        record_causal,
+        record_raster: recorders.raster,
+        record_causal: recorders.causal,
+        record_final_weights: recorders.final_weights,
         snapshot_ticks,
         snapshot_edges: slice(py, "snapshot_edges", snapshot_edges)?.to_vec(),
         memory_limit_bytes,
