@@ -25,6 +25,7 @@ from crdm.errors import (
     ShapeError,
     ValidationError,
 )
+from crdm.input_codes import InputCode
 from crdm.network import Network, input_recurrent, load_network, two_block_sbm
 from crdm.simulation import (
     RunConfig,
@@ -48,6 +49,7 @@ __all__ = [
     "DataError",
     "DtypeError",
     "IndexOutOfRangeError",
+    "InputCode",
     "InternalError",
     "MemoryLimitError",
     "Network",

@@ -33,7 +33,7 @@ from crdm._checks import (
     real,
     sequence,
 )
-from crdm.errors import DtypeError, IndexOutOfRangeError, MemoryLimitError, ValidationError
+from crdm.errors import IndexOutOfRangeError, MemoryLimitError, ValidationError
 from crdm.network import Network
 from crdm.units import MAX_TICKS, ms_to_ticks
 
@@ -211,29 +211,12 @@ def image_stimulus(image: Any, network: Network, config: RunConfig, *,
 
     Every pixel with intensity ``> pixel_threshold`` makes its input node fire at tick 0 and
     again each time the node leaves refractoriness (every ``R`` ticks) until the end of the run.
-    Intensity is used only through that threshold.
+    Intensity is used only through that threshold. Codes that keep intensity are in
+    :mod:`crdm.input_codes`.
     """
-    img = np.asarray(image)
-    if img.size != network.input_nodes.size:
-        raise ValidationError(f"`image` has {img.size} pixels, the network has "
-                              f"{network.input_nodes.size} input nodes", "image", img.shape)
-    if img.dtype != bool and not (np.issubdtype(img.dtype, np.integer)
-                                  or np.issubdtype(img.dtype, np.floating)):
-        raise DtypeError(f"`image` must be a real or boolean array, got dtype {img.dtype}",
-                         "image", str(img.dtype))
-    active = network.input_nodes[np.flatnonzero(img.ravel() > pixel_threshold)]
-    n_ticks = config.n_ticks
-    nodes, ticks = [], []
-    periods = np.array([ms_to_ticks(r, config.dt_ms) for r in network.refractory_ms[active]],
-                       dtype=np.int64)
-    for period in np.unique(periods):
-        group = active[periods == period]
-        fire = np.arange(0, n_ticks, period, dtype=np.int64)
-        nodes.append(np.repeat(group, fire.size))
-        ticks.append(np.tile(fire, group.size))
-    if not nodes:
-        return Stimulus(np.zeros(0, np.int64), np.zeros(0, np.int64))
-    return Stimulus(np.concatenate(nodes), np.concatenate(ticks))
+    from crdm.input_codes import InputCode
+
+    return InputCode("binary", pixel_threshold=pixel_threshold).stimulus(image, network, config)
 
 
 @dataclass(frozen=True, eq=False)

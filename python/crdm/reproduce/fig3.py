@@ -55,11 +55,12 @@ import numpy as np
 from crdm._checks import integer, real
 from crdm._core import SparseProjection
 from crdm.errors import ValidationError
+from crdm.input_codes import InputCode
 from crdm.network import Network, input_recurrent
 from crdm.protocol import GramNeighbours, points_under_test, wknn_neighbours
 from crdm.reproduce._common import check_network_params, check_sizes, default_test_size
 from crdm.results import ResultFolder
-from crdm.simulation import MODEL_REVISION, RunConfig, Simulator, StdpParams, image_stimulus
+from crdm.simulation import MODEL_REVISION, RunConfig, Simulator, StdpParams
 
 __all__ = ["PAPER_POINTS", "Fig3Config", "encode_chunk", "run_fig3"]
 
@@ -98,6 +99,8 @@ class Fig3Config:
     plastic: Literal["all", "recurrent"] = "all"
     stdp: StdpParams = field(default_factory=StdpParams)
     network_params: dict[str, Any] = field(default_factory=dict)
+    #: None: the binary code with ``pixel_threshold`` (the paper's reading)
+    input_code: InputCode | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sizes", check_sizes(self.sizes))
@@ -119,6 +122,25 @@ class Fig3Config:
                                   f"{', '.join(map(repr, _PLASTIC))})", "plastic", self.plastic)
         object.__setattr__(self, "network_params",
                            check_network_params(self.network_params, input_recurrent))
+        if isinstance(self.stdp, dict):
+            object.__setattr__(self, "stdp", StdpParams(**self.stdp))
+        if isinstance(self.input_code, dict):
+            object.__setattr__(self, "input_code", InputCode(**self.input_code))
+        if self.input_code is not None:
+            if not isinstance(self.input_code, InputCode):
+                raise ValidationError(f"`input_code` must be a crdm.InputCode, a mapping of its "
+                                      f"fields or None, got {self.input_code!r}", "input_code",
+                                      repr(self.input_code))
+            if self.pixel_threshold != 0.0:
+                raise ValidationError("`pixel_threshold` is set inside `input_code` when one "
+                                      "is given", "pixel_threshold", self.pixel_threshold)
+
+    @property
+    def code(self) -> InputCode:
+        """The input code the images are presented with."""
+        if self.input_code is None:
+            return InputCode("binary", pixel_threshold=self.pixel_threshold)
+        return self.input_code
 
     @property
     def test_size(self) -> int:
@@ -143,10 +165,12 @@ class Fig3Config:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["test_size"] = self.test_size
+        # stored only when they differ from what every run did before the fields existed, so
+        # that their folders are still continued
         if self.plastic == "all":
-            # stored only when it differs from what every run did before the field existed,
-            # so that their folders are still continued
             del out["plastic"]
+        if self.input_code is None:
+            del out["input_code"]
         return out
 
 
@@ -242,7 +266,9 @@ def encode_chunk(config: Fig3Config, size: int, images: np.ndarray, *,
 
     Returns float32 arrays ``crdm_all`` and ``crdm_recurrent`` (``(n, n_times, dims)``, the
     projected ``Δw``), ``stdp_off_counts`` (``(n, n_times, size)``) and per-image activity
-    (``rate_hz``: mean recurrent rate with STDP on, ``arrivals``). Pure function of its
+    (``rate_hz``: mean recurrent rate with STDP on, ``arrivals``). With the ``graded`` input
+    code every image has its own ``w(0)``: ``offset_crdm_all`` and ``offset_crdm_recurrent``
+    (``(n, dims)``) are its projection, so that ``w(t)`` is ``offset + Δw``. Pure function of its
     arguments: the same images give the same arrays in any chunking and on any thread count.
     """
     net = config.network(size)
@@ -252,6 +278,8 @@ def encode_chunk(config: Fig3Config, size: int, images: np.ndarray, *,
     times = np.asarray(config.sample_ticks())
     edge_sets = _edge_sets(config, size, net)
     w0_plastic = net.weights[stdp_cfg.snapshot_edge_ids(net)]
+    code = config.code
+    per_image_w0 = code.kind == "graded"
     sim = Simulator(net, dt_ms=config.dt_ms)
     n = images.shape[0]
     threads = n_threads or os.cpu_count() or 1
@@ -262,19 +290,32 @@ def encode_chunk(config: Fig3Config, size: int, images: np.ndarray, *,
 
     def job(start: int) -> dict[str, Any]:
         chunk = images[start:start + per_job]
-        stimuli = [image_stimulus(x, net, stdp_cfg, pixel_threshold=config.pixel_threshold)
-                   for x in chunk]
+        stimuli = [code.stimulus(x, net, stdp_cfg) for x in chunk]
         out: dict[str, Any] = {name: [] for name in edge_sets}
         out["rate_hz"], out["arrivals"] = [], []
-        for result in sim.run_batch(stimuli, stdp_cfg, n_threads=1):
+        if per_image_w0:
+            # each image runs on its own copy of the network (its weights scaled by pixel)
+            image_nets = [code.network_for(x, net) for x in chunk]
+            sims = [Simulator(m, dt_ms=config.dt_ms) for m in image_nets]
+            results = [s.run(stim, stdp_cfg) for s, stim in zip(sims, stimuli, strict=True)]
+            w0s = [m.weights[stdp_cfg.snapshot_edge_ids(m)] for m in image_nets]
+            for name in edge_sets:
+                out[f"offset_{name}"] = [_image_offset(config, size, name, m)
+                                         for m in image_nets]
+        else:
+            sims = [sim] * len(stimuli)
+            results = sim.run_batch(stimuli, stdp_cfg, n_threads=1)
+            w0s = [w0_plastic] * len(stimuli)
+        for result, w0 in zip(results, w0s, strict=True):
             for name, edge_set in edge_sets.items():
-                out[name].append(edge_set.features(result.snapshots, w0_plastic))
+                out[name].append(edge_set.features(result.snapshots, w0))
             out["rate_hz"].append(result.spike_counts[n_input:].mean()
                                   / (config.duration_ms / 1000))
             out["arrivals"].append(result.stats["n_arrivals"])
         if config.baselines:
             counts = np.zeros((len(stimuli), times.size, size), dtype=np.float32)
-            for i, r in enumerate(sim.run_batch(stimuli, off_cfg, n_threads=1)):
+            off = [s.run(stim, off_cfg) for s, stim in zip(sims, stimuli, strict=True)]
+            for i, r in enumerate(off):
                 rec = r.spike_nodes >= n_input
                 nodes, ticks = r.spike_nodes[rec] - n_input, r.spike_ticks[rec]
                 for j, t in enumerate(times):
@@ -285,7 +326,7 @@ def encode_chunk(config: Fig3Config, size: int, images: np.ndarray, *,
     with ThreadPoolExecutor(threads) as pool:
         done = list(pool.map(job, range(0, n, per_job)))
     arrays = {name: np.stack([f for part in done for f in part[name]])
-              for name in (*_MODELS, "rate_hz", "arrivals") if name in done[0]}
+              for name in (*_MODELS, "rate_hz", "arrivals", *_OFFSETS) if name in done[0]}
     arrays["rate_hz"] = arrays["rate_hz"].astype(np.float64)
     arrays["arrivals"] = arrays["arrivals"].astype(np.int64)
     return arrays
@@ -308,6 +349,16 @@ def _encode_all(todo: Sequence[tuple[int, str, int, int]], config: Fig3Config, x
         size, name, a, b = futures[future]
         yield size, name, a, b, future.result()
         future.release()
+
+
+_OFFSETS = ("offset_crdm_all", "offset_crdm_recurrent")
+
+
+def _image_offset(config: Fig3Config, size: int, name: str, net: Network) -> np.ndarray:
+    """The projected ``w(0)`` of edge set ``name`` of one image's own network (float32)."""
+    w = net.weights if name == "crdm_all" else net.weights[int(net.meta["n_input_edges"]):]
+    proj = _sketch(config.sketch_dim, w.size, _projection_seed(config, size, name))
+    return _project(proj, w[None, :])[0].astype(np.float32)
 
 
 def _offsets(config: Fig3Config, size: int) -> dict[str, np.ndarray]:
@@ -400,22 +451,21 @@ def _evaluate_size(folder: ResultFolder, config: Fig3Config, size: int, labels: 
     offsets = _offsets(config, size)
     times_ms = [t * config.dt_ms for t in config.sample_ticks()]
     rows: list[dict[str, Any]] = []
-    for model in _MODELS:
-        if model not in data:
-            continue
-        name = "spike_counts" if model == "stdp_off_counts" else None
-        dims = data[model].shape[2]
+    def time_rows(model: str, features: np.ndarray, offset: np.ndarray | None,
+                  name: str | None) -> list[dict[str, Any]]:
         # The whole trajectory (every sample time's features side by side) has the sum of
         # the per-time Gram matrices: the first time's terms start the sum, later ones are
         # computed into one kept buffer and added in place (the same sums, in the same order,
         # as adding fresh arrays).
+        out: list[dict[str, Any]] = []
+        dims = features.shape[2]
         total: tuple[np.ndarray, np.ndarray | None, float] | None = None
         buffer = None
         for j, t_ms in enumerate(times_ms):
-            terms = _gram_terms(data[model][:, j, :], offsets.get(model), out=buffer)
+            terms = _gram_terms(features[:, j, :], offset, out=buffer)
             res = _evaluate_gram(*terms, labels, config)
-            rows += _rows(model, size, round(t_ms, 6), res, n_features[model], dims, config,
-                          feature_name=name)
+            out += _rows(model, size, round(t_ms, 6), res, n_features[model], dims, config,
+                         feature_name=name)
             if total is None:
                 total = terms
                 continue
@@ -424,9 +474,23 @@ def _evaluate_size(folder: ResultFolder, config: Fig3Config, size: int, labels: 
             total = (total[0], None if total[1] is None else total[1] + terms[1],
                      total[2] + terms[2])
         if len(times_ms) > 1 and total is not None:
-            rows += _rows(model, size, "trajectory", _evaluate_gram(*total, labels, config),
-                          n_features[model] * len(times_ms), dims * len(times_ms), config,
-                          feature_name=name)
+            out += _rows(model, size, "trajectory", _evaluate_gram(*total, labels, config),
+                         n_features[model] * len(times_ms), dims * len(times_ms), config,
+                         feature_name=name)
+        return out
+
+    for model in _MODELS:
+        if model not in data:
+            continue
+        if model == "stdp_off_counts":
+            rows += time_rows(model, data[model], None, "spike_counts")
+        elif f"offset_{model}" in data:
+            # every image has its own w(0) (graded input code): w(t) = w(0) + Δw per image
+            rows += time_rows(model, data[model], None, "delta")
+            rows += time_rows(model, data[model] + data[f"offset_{model}"][:, None, :], None,
+                              "weights")
+        else:
+            rows += time_rows(model, data[model], offsets.get(model), None)
     if config.baselines:
         from sklearn.random_projection import GaussianRandomProjection
 
