@@ -131,20 +131,62 @@ def _dask_client(args: argparse.Namespace) -> Iterator[Any]:
         yield client
 
 
+#: Figure-3 fields a ``--config`` file (``crdm tune export``) may set
+_MODEL_FIELDS = ("sizes", "network_params", "stdp", "plastic", "input_code", "pixel_threshold")
+
+
+def _model_file(path: str | None) -> dict[str, Any]:
+    """The model fields of a ``--config`` JSON file (other keys, such as the exported trial's
+    read-out and score, are information only)."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"--config: cannot read {path}: {exc}", "config", path) from None
+    if not isinstance(data, dict):
+        raise ValidationError(f"--config: {path} must hold a JSON object", "config", path)
+    return {k: v for k, v in data.items() if k in _MODEL_FIELDS}
+
+
 def _fig3_config(args: argparse.Namespace, **overrides: Any) -> Any:
+    from crdm.input_codes import InputCode
     from crdm.reproduce.fig3 import Fig3Config
     from crdm.simulation import StdpParams
 
+    model = _model_file(args.config)
+    given = {"--network": args.network, "--stdp": args.stdp, "--plastic": args.plastic,
+             "--input-code": args.input_code, "--code": args.code,
+             "--pixel-threshold": args.pixel_threshold}
+    if model and any(v not in (None, []) for v in given.values()):
+        clash = next(k for k, v in given.items() if v not in (None, []))
+        raise ValidationError(f"{clash} and --config both set the model; edit the file "
+                              "instead", clash.lstrip("-"), args.config)
     try:
-        stdp = StdpParams(**dict(args.stdp))
+        stdp = StdpParams(**dict(model.get("stdp", args.stdp)))
     except TypeError as exc:
         raise ValidationError(f"--stdp: {exc}", "stdp", dict(args.stdp)) from None
-    settings = dict(sizes=args.sizes, n_images=args.images, duration_ms=args.duration_ms,
+    code = model.get("input_code")
+    threshold = model.get("pixel_threshold", args.pixel_threshold or 0.0)
+    if args.input_code is not None or args.code:
+        fields = {"kind": args.input_code or "binary", "pixel_threshold": threshold,
+                  **dict(args.code)}
+        threshold = 0.0     # the code holds it
+        try:
+            code = InputCode(**fields)
+        except TypeError as exc:
+            raise ValidationError(f"--code: {exc}", "code", dict(args.code)) from None
+    if args.sizes is not None:
+        sizes = args.sizes
+    else:
+        sizes = tuple(model["sizes"]) if "sizes" in model else args.default_sizes
+    settings = dict(sizes=sizes, n_images=args.images, duration_ms=args.duration_ms,
                     n_splits=args.splits, n_test=args.test_size, seed=args.seed,
                     sketch_dim=args.sketch_dim, chunk_size=args.chunk_size,
                     baselines=not args.no_baselines, stdp=stdp,
-                    network_params=dict(args.network), pixel_threshold=args.pixel_threshold,
-                    plastic=args.plastic)
+                    network_params=dict(model.get("network_params", args.network)),
+                    pixel_threshold=threshold, plastic=model.get("plastic", args.plastic or "all"),
+                    input_code=code)
     settings.update(overrides)
     return Fig3Config(**settings)
 
@@ -152,8 +194,9 @@ def _fig3_config(args: argparse.Namespace, **overrides: Any) -> Any:
 def _reproduce_fig3(args: argparse.Namespace) -> int:
     from crdm.datasets import load_mnist
 
+    config = _fig3_config(args)       # a bad setting is refused before any data is read
     digits = load_mnist(args.split, data_dir=args.data_dir, download=not args.no_download)
-    _run_fig3(args, digits, _fig3_config(args))
+    _run_fig3(args, digits, config)
     return 0
 
 
@@ -305,11 +348,105 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from crdm.reproduce.report import report
+    from crdm.tune.study import STORAGE_FILE
 
     for folder in args.folders:
         print(f"## {folder}\n")
-        print(report(folder))
+        if (Path(folder) / STORAGE_FILE).is_file():
+            from crdm.tune.report import write_report
+
+            print(write_report(folder))
+        else:
+            print(report(folder))
         print()
+    return 0
+
+
+def _tune_space(args: argparse.Namespace) -> Any:
+    from crdm.tune.space import SEARCH_SPACE, apply_overrides, load_space_file, parse_override
+
+    overrides: dict[str, Any] = {}
+    if args.space_file is not None:
+        overrides.update(load_space_file(args.space_file))
+    overrides.update(dict(parse_override(text) for text in args.space))
+    return apply_overrides(SEARCH_SPACE, overrides)
+
+
+def _tune_data(args: argparse.Namespace, settings: Any) -> Any:
+    from crdm.datasets import load_mnist
+    from crdm.tune.study import split_training_images
+
+    train = load_mnist("train", data_dir=args.data_dir, download=not args.no_download)
+    return split_training_images(train.images, train.labels, settings, source=train.source)
+
+
+def _tune_settings(args: argparse.Namespace) -> Any:
+    from crdm.tune.objective import SearchSettings
+    from crdm.tune.study import study_config
+
+    if (Path(args.out) / "config.json").is_file() and args.command_tune != "run":
+        return study_config(args.out)[0]
+    return SearchSettings(n_images=args.images, n_confirm=args.confirm_images,
+                          n_splits=args.splits, seed=args.seed, chunk_size=args.chunk_size,
+                          max_trial_s=args.max_trial_s)
+
+
+def _tune_run(args: argparse.Namespace) -> int:
+    from crdm.tune.study import open_folder, optimize, run_on_dask
+
+    settings = _tune_settings(args)
+    space = _tune_space(args)
+    data = _tune_data(args, settings)
+    open_folder(args.out, args.study, settings, space, data)
+    print(f"study {args.study!r} in {args.out}: {settings.n_images} search images from "
+          f"{data.source}, {settings.n_splits} splits of "
+          f"{settings.n_images - settings.n_images // 10}/{settings.n_images // 10}, weighted "
+          f"{settings.k}-NN; target {args.trials} finished trials")
+    t0 = time.perf_counter()
+    if args.workers is None and args.scheduler is None:
+        done = optimize(args.out, data, args.trials, n_threads=args.threads,
+                        progress=not args.quiet, heartbeat_s=args.heartbeat_s,
+                        log=(lambda msg: print(msg, flush=True)) if args.quiet else None)
+    else:
+        with _dask_client(args) as client:
+            n = args.workers or len(client.scheduler_info()["workers"])
+            done = run_on_dask(client, args.out, data, args.trials, n_workers=n,
+                               heartbeat_s=args.heartbeat_s, progress=not args.quiet)
+    hours = (time.perf_counter() - t0) / 3600
+    rate = f", {done / hours:.0f} trials per hour" if done and hours > 0 else ""
+    print(f"{done} trials finished in {hours * 60:.1f} min{rate}")
+    from crdm.tune.report import write_report
+
+    print(write_report(args.out))
+    return 0
+
+
+def _tune_confirm(args: argparse.Namespace) -> int:
+    from crdm.tune.study import confirm
+
+    settings = _tune_settings(args)
+    data = _tune_data(args, settings)
+    confirm(args.out, data, top=args.top, n_threads=args.threads, progress=not args.quiet,
+            log=lambda msg: print(msg, flush=True))
+    return 0
+
+
+def _tune_report(args: argparse.Namespace) -> int:
+    from crdm.tune.report import write_report
+
+    print(write_report(args.out))
+    return 0
+
+
+def _tune_export(args: argparse.Namespace) -> int:
+    from crdm.tune.study import export_trial
+
+    text = json.dumps(export_trial(args.out, args.trial), indent=1)
+    if args.output is None:
+        print(text)
+    else:
+        Path(args.output).write_text(text + "\n")
+        print(f"wrote {args.output}; run it with: crdm reproduce fig3 --config {args.output}")
     return 0
 
 
@@ -333,8 +470,13 @@ def _add_model_options(p: argparse.ArgumentParser, builder: str) -> None:
 
 def _add_fig3_options(p: argparse.ArgumentParser, *, sizes: str, images: int, splits: int,
                       out: str) -> None:
-    p.add_argument("--sizes", type=_sizes, default=_sizes(sizes),
-                   help=f"recurrent sizes, comma-separated (default {sizes})")
+    p.add_argument("--sizes", type=_sizes, default=None,
+                   help=f"recurrent sizes, comma-separated (default {sizes}, or the --config "
+                        "file's)")
+    p.set_defaults(default_sizes=_sizes(sizes))
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="a JSON file of model fields (sizes, network_params, stdp, plastic, "
+                        "input_code), e.g. from `crdm tune export`")
     p.add_argument("--images", type=_count(1), default=images,
                    help=f"images, the first N of the test split (default {images})")
     p.add_argument("--splits", type=_count(1), default=splits,
@@ -351,11 +493,18 @@ def _add_fig3_options(p: argparse.ArgumentParser, *, sizes: str, images: int, sp
     p.add_argument("--chunk-size", type=_count(1), default=250,
                    help="images per saved chunk (default 250)")
     _add_model_options(p, "input_recurrent")
-    p.add_argument("--plastic", choices=("all", "recurrent"), default="all",
+    p.add_argument("--plastic", choices=("all", "recurrent"), default=None,
                    help="edges with STDP: every edge into the recurrent layer, or the "
                         "recurrent ones only (default all)")
-    p.add_argument("--pixel-threshold", type=float, default=0.0,
-                   help="pixels above it (0-1 scale) drive their input node (default 0)")
+    p.add_argument("--pixel-threshold", type=float, default=None,
+                   help="binary code: pixels above it (0-1 scale) drive their input node "
+                        "(default 0)")
+    p.add_argument("--input-code", choices=("binary", "latency", "rate", "graded"),
+                   default=None, help="how pixels drive the input nodes (default binary; "
+                                      "crdm.InputCode)")
+    p.add_argument("--code", type=_assignment, action="append", default=[],
+                   metavar="KEY=VALUE", help="a field of crdm.InputCode (repeatable), e.g. "
+                                             "latency_window_ms=20")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the raw-pixel, random-projection and STDP-off baselines")
     p.add_argument("--data-dir", default=None,
@@ -526,9 +675,76 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-download", action="store_true", help="never download MNIST")
     bench.set_defaults(func=_bench)
     rep = sub.add_parser("report", help="markdown tables of result folders")
-    rep.add_argument("folders", nargs="+", help="result folders (fig3 or ann)")
+    rep.add_argument("folders", nargs="+", help="result folders (any reproduce, or a study)")
     rep.set_defaults(func=_report)
+    _add_tune_parser(sub)
     return parser
+
+
+def _add_tune_parser(sub: Any) -> None:
+    tune = sub.add_parser(
+        "tune", help="parameter search for Section 4 (Optuna), on MNIST training images",
+        description="A resumable Optuna study (TPE, median pruning) of the Section-4 model and "
+                    "read-out: `run` adds trials, `confirm` re-scores the best on held-out "
+                    "training images, `report` writes tables and plots, `export` writes a "
+                    "trial's configuration for `crdm reproduce fig3 --config`.")
+    steps = tune.add_subparsers(dest="command_tune", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--out", default="results/tune", help="study folder (default "
+                                                              "results/tune)")
+
+    def data_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", default=None, help="directory of MNIST IDX files")
+        p.add_argument("--no-download", action="store_true", help="never download MNIST")
+        p.add_argument("--threads", type=_count(1), default=None,
+                       help="simulation threads (default: every core); never changes results")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    run = steps.add_parser("run", help="run trials until the study has --trials finished ones")
+    common(run)
+    run.add_argument("--study", default="section4", help="study name (default section4)")
+    run.add_argument("--trials", type=_count(1), default=300,
+                     help="finished (complete or pruned) trials to reach (default 300)")
+    run.add_argument("--space", action="append", default=[], metavar="NAME=RANGE",
+                     help="narrow, widen or fix a dimension: size=50,100 | threshold=0.5:2 | "
+                          "threshold=0.5:2:linear | plastic=all (repeatable)")
+    run.add_argument("--space-file", default=None, metavar="FILE",
+                     help="JSON object of overrides: {name: {low, high, log} | {choices} | "
+                          "{value}}")
+    run.add_argument("--images", type=_count(60), default=2000,
+                     help="search images per trial (default 2000)")
+    run.add_argument("--confirm-images", type=_count(0), default=5000,
+                     help="held-out training images for `confirm` (default 5000)")
+    run.add_argument("--splits", type=_count(1), default=10, help="k-NN splits (default 10)")
+    run.add_argument("--chunk-size", type=_count(60), default=500,
+                     help="images between pruning reports (default 500)")
+    run.add_argument("--seed", type=int, default=0, help="image draw, networks, splits")
+    run.add_argument("--max-trial-s", type=float, default=1800.0,
+                     help="prune a trial whose first chunk projects more seconds (default 1800)")
+    run.add_argument("--heartbeat-s", type=_count(1), default=60,
+                     help="a killed process's trial is retried after 3 beats (default 60)")
+    data_options(run)
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_count(1, MAX_LOCAL_WORKERS), default=None,
+                       help="trials on a local Dask cluster of N one-thread workers")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="trials on the Dask cluster at ADDRESS (shared file system)")
+    run.set_defaults(func=_tune_run)
+    conf = steps.add_parser("confirm", help="re-score the best trials on held-out images")
+    common(conf)
+    conf.add_argument("--top", type=_count(1), default=3, help="best trials (default 3)")
+    data_options(conf)
+    conf.set_defaults(func=_tune_confirm)
+    rep = steps.add_parser("report", help="tables and plots into DIR/report/")
+    common(rep)
+    rep.set_defaults(func=_tune_report)
+    exp = steps.add_parser("export", help="a trial's configuration as a fig3 --config file")
+    common(exp)
+    exp.add_argument("--trial", type=_count(0), default=None, help="trial number (default: "
+                                                                    "the best)")
+    exp.add_argument("-o", "--output", default=None, help="file (default: print)")
+    exp.set_defaults(func=_tune_export)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

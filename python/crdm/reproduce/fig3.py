@@ -62,7 +62,7 @@ from crdm.reproduce._common import check_network_params, check_sizes, default_te
 from crdm.results import ResultFolder
 from crdm.simulation import MODEL_REVISION, RunConfig, Simulator, StdpParams
 
-__all__ = ["PAPER_POINTS", "Fig3Config", "encode_chunk", "run_fig3"]
+__all__ = ["PAPER_POINTS", "Fig3Config", "encode_chunk", "feature_offsets", "run_fig3"]
 
 PAPER_SIZES = (5, 10, 25, 50, 100, 200, 300, 400)
 
@@ -120,8 +120,10 @@ class Fig3Config:
         if self.plastic not in _PLASTIC:
             raise ValidationError(f"invalid value for `plastic`: {self.plastic!r} (one of "
                                   f"{', '.join(map(repr, _PLASTIC))})", "plastic", self.plastic)
-        object.__setattr__(self, "network_params",
-                           check_network_params(self.network_params, input_recurrent))
+        # JSON gives lists where the builder takes tuples (velocity range, volume)
+        params = check_network_params(self.network_params, input_recurrent)
+        object.__setattr__(self, "network_params", {
+            k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
         if isinstance(self.stdp, dict):
             object.__setattr__(self, "stdp", StdpParams(**self.stdp))
         if isinstance(self.input_code, dict):
@@ -361,7 +363,7 @@ def _image_offset(config: Fig3Config, size: int, name: str, net: Network) -> np.
     return _project(proj, w[None, :])[0].astype(np.float32)
 
 
-def _offsets(config: Fig3Config, size: int) -> dict[str, np.ndarray]:
+def feature_offsets(config: Fig3Config, size: int) -> dict[str, np.ndarray]:
     """The projected initial weights ``w(0)`` of each edge set (the ``weights`` form)."""
     net = config.network(size)
     n_in_edges = int(net.meta["n_input_edges"])
@@ -448,7 +450,7 @@ def _evaluate_size(folder: ResultFolder, config: Fig3Config, size: int, labels: 
     n_in_edges = int(net.meta["n_input_edges"])
     n_features = {"crdm_all": net.n_edges, "crdm_recurrent": net.n_edges - n_in_edges,
                   "stdp_off_counts": size}
-    offsets = _offsets(config, size)
+    offsets = feature_offsets(config, size)
     times_ms = [t * config.dt_ms for t in config.sample_ticks()]
     rows: list[dict[str, Any]] = []
     def time_rows(model: str, features: np.ndarray, offset: np.ndarray | None,

@@ -1,0 +1,197 @@
+"""Tables and plots of a study: best trials, parameter importances, coverage, confirmation.
+
+:func:`write_report` writes into ``DIR/report/``: ``trials.csv`` (every trial),
+``summary.json``, ``history.png`` (optimisation history), ``importances.png`` (fANOVA
+importances) and ``slices.png`` (accuracy against the most important parameters); it returns
+the markdown that ``crdm report DIR`` prints.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from crdm._io import atomic_write
+from crdm.results import ResultFolder
+from crdm.tune.study import fixed_params, json_config, open_study, study_config, trials_table
+
+__all__ = ["write_report"]
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{100 * value:.2f}"
+
+
+def _importances(study: Any) -> dict[str, float]:
+    import optuna
+
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if len(complete) < 3:
+        return {}
+    try:
+        return optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+    except (ValueError, RuntimeError):
+        return {}
+
+
+def _save(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write(path, lambda fh: fh.write(buf.getvalue()))
+
+
+def _plots(study: Any, importances: dict[str, float], baseline: dict[str, Any],
+           out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if not trials:
+        return []
+    written = []
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    xs = [t.number for t in trials]
+    ys = [100 * t.value for t in trials]
+    ax.plot(xs, ys, "o", ms=3, alpha=0.6, label="complete trial")
+    best, run = [], -math.inf
+    for y in ys:
+        run = max(run, y)
+        best.append(run)
+    ax.step(xs, best, where="post", color="crimson", label="best so far")
+    for metric, style in (("euclidean", "--"), ("cosine", ":")):
+        if metric in baseline:
+            ax.axhline(100 * baseline[metric]["mean"], color="k", ls=style, lw=1,
+                       label=f"grey pixels, {metric}")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("w-5NN accuracy, search images (%)")
+    ax.set_ylim(max(0.0, min(ys) - 2), 100)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"study {study.study_name}: optimisation history")
+    _save(fig, out / "history.png")
+    written.append("history.png")
+    if importances:
+        fig, ax = plt.subplots(figsize=(7, 0.3 * len(importances) + 1.2))
+        names = list(importances)[::-1]
+        ax.barh(names, [importances[n] for n in names])
+        ax.set_xlabel("fANOVA importance (share of the accuracy's variance)")
+        ax.set_title("parameter importances")
+        _save(fig, out / "importances.png")
+        written.append("importances.png")
+        top = list(importances)[:6]
+        fig, axes = plt.subplots(2, 3, figsize=(12, 7), sharey=True)
+        for ax, name in zip(axes.ravel(), top, strict=False):
+            pts = [(t.params[name], 100 * t.value) for t in trials if name in t.params]
+            if not pts:
+                continue
+            xv, yv = zip(*pts, strict=True)
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xv):
+                ax.plot(xv, yv, "o", ms=3, alpha=0.6)
+                dim_log = name in {"velocity_m_s", "threshold", "tau_m_ms", "input_weight",
+                                   "recurrent_weight", "a_plus", "a_minus"}
+                if dim_log and min(xv) > 0:
+                    ax.set_xscale("log")
+            else:
+                labels = sorted({str(v) for v in xv})
+                ax.plot([labels.index(str(v)) for v in xv], yv, "o", ms=3, alpha=0.6)
+                ax.set_xticks(range(len(labels)), labels, fontsize=8)
+            ax.set_xlabel(name)
+            ax.grid(alpha=0.3)
+        for ax in axes[:, 0]:
+            ax.set_ylabel("accuracy (%)")
+        fig.suptitle("accuracy against the most important parameters")
+        _save(fig, out / "slices.png")
+        written.append("slices.png")
+    return written
+
+
+def write_report(out: str | Path, *, top: int = 10) -> str:
+    """Writes ``out/report/`` and returns its markdown summary."""
+    path = Path(out)
+    study = open_study(path, create=False)
+    settings, space, data = study_config(path)
+    folder = ResultFolder(path, json_config(path))
+    baseline = folder.read_json("baseline.json")["search"] if folder.has("baseline.json") else {}
+    rows = trials_table(study, fixed_params(path))
+    states = Counter(r["state"] for r in rows)
+    complete = sorted((r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None),
+                      key=lambda r: (-r["value"], r["number"]))
+    importances = _importances(study)
+    report_dir = path / "report"
+    report_dir.mkdir(exist_ok=True)
+    buf = io.StringIO()
+    keys = sorted({k for r in rows for k in r})
+    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    folder.write_text("report/trials.csv", buf.getvalue())
+    plots = _plots(study, importances, baseline, report_dir)
+
+    lines = [f"study `{study.study_name}`: {len(rows)} trials ("
+             + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) + "); "
+             f"{settings.n_images} search images from {data.get('source') or 'the data'}, "
+             f"{settings.n_splits} splits, weighted {settings.k}-NN", ""]
+    lines.append("Grey raw pixels on the same images and splits: " + ", ".join(
+        f"{m} {_pct(b['mean'])} ± {_pct(b['sd'])}" for m, b in baseline.items()))
+    lines += ["", f"### Best {min(top, len(complete))} trials", "",
+              "| trial | accuracy % | ± sd | N | code | plastic | edges | form | metric | t ms "
+              "| rate Hz | s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in complete[:top]:
+        lines.append(
+            f"| {r['number']} | {_pct(r['value'])} | {_pct(r.get('attr_accuracy_sd'))} | "
+            f"{r.get('size', '')} | {r.get('input_code', '')} | {r.get('plastic', '')} | "
+            f"{r.get('feature_edges', '')} | {r.get('feature_form', '')} | "
+            f"{r.get('metric', '')} | {r.get('sample_time_ms', '')} | "
+            f"{r.get('attr_rate_hz', 0):.0f} | {r.get('attr_seconds', 0):.0f} |")
+    lines += ["", "### Best trial per input code and metric", "",
+              "| code | metric | trials | best % | trial | grey pixels % |",
+              "|---|---|---|---|---|---|"]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in complete:
+        groups.setdefault((str(r.get("input_code", "")), str(r.get("metric", ""))), []).append(r)
+    for (code, metric), grp in sorted(groups.items()):
+        b = baseline.get(metric, {}).get("mean")
+        lines.append(f"| {code} | {metric} | {len(grp)} | {_pct(grp[0]['value'])} | "
+                     f"{grp[0]['number']} | {_pct(b)} |")
+    if importances:
+        lines += ["", "### Parameter importances (fANOVA)", "", "| parameter | importance |",
+                  "|---|---|"]
+        lines += [f"| {k} | {v:.3f} |" for k, v in importances.items()]
+    lines += ["", "### Search space", "", "| parameter | searched | when |", "|---|---|---|"]
+    for d in space:
+        what = (f"[{d.low:g}, {d.high:g}]{' log' if d.log else ''}" if d.kind in ("float", "int")
+                else ", ".join(map(str, d.choices)) if d.kind == "categorical"
+                else f"fixed {d.choices[0]}")
+        when = "" if d.when is None else f"{d.when[0]} ∈ {{{', '.join(map(str, d.when[1]))}}}"
+        lines.append(f"| {d.name} | {what} | {when} |")
+    confirmed = sorted(p for p in (path / "confirm").glob("trial_*.json")) \
+        if (path / "confirm").is_dir() else []
+    if confirmed:
+        pixels = folder.read_json("confirm/pixels.json")
+        lines += ["", f"### Confirmed on {settings.n_confirm} held-out training images", "",
+                  "| trial | search % | held-out % | ± sd | grey pixels eucl. % | cos. % |",
+                  "|---|---|---|---|---|---|"]
+        for p in confirmed:
+            rec = folder.read_json(f"confirm/{p.name}")
+            lines.append(f"| {rec['trial']} | {_pct(rec['search_accuracy'])} | "
+                         f"{_pct(rec['accuracy'])} | {_pct(rec['accuracy_sd'])} | "
+                         f"{_pct(pixels['euclidean']['mean'])} | "
+                         f"{_pct(pixels['cosine']['mean'])} |")
+    if plots:
+        lines += ["", "Plots: " + ", ".join(f"`report/{p}`" for p in plots)]
+    text = "\n".join(lines) + "\n"
+    folder.write_text("report/summary.md", text)
+    folder.write_json("report/summary.json", {
+        "states": dict(states), "baseline": baseline, "importances": importances,
+        "best": complete[:top]})
+    return text

@@ -1,0 +1,379 @@
+"""A Section-4 search as a named, resumable Optuna study in a folder.
+
+``DIR/config.json`` binds the folder to its settings, search space and data (a
+:class:`crdm.results.ResultFolder`: other settings are refused); ``DIR/study.sqlite3`` is the
+Optuna storage (SQLite). Every finished trial is committed there when it ends, so a process
+killed at any moment loses only the trial it was running: its heartbeat stops, and the next
+process to start a trial marks it failed after ``3 × heartbeat_s`` and queues its parameters
+again (``RetryFailedTrialCallback``). The target counts finished trials (complete or pruned),
+so none is lost or counted twice. Several processes, or the workers of a Dask cluster, may work
+on one study at once; each trial's score is a pure function of its parameters and the images.
+
+The sampler is TPE (seeded per process from the study's seed and its number of trials); the
+pruner is Optuna's median rule on the accuracy after each chunk of images.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crdm.errors import CrdmError, ValidationError
+from crdm.protocol import wknn_protocol
+from crdm.reproduce.fig3 import data_fingerprint
+from crdm.results import ResultFolder
+from crdm.tune.objective import SearchSettings, TrialTooSlow, evaluate, trial_configuration
+from crdm.tune.space import Dimension, space_from_dict, space_to_dict, suggest
+
+__all__ = ["TuneData", "confirm", "count_finished", "export_trial", "open_folder",
+           "open_study", "optimize", "pixel_baseline", "run_on_dask", "split_training_images",
+           "study_config", "trials_table"]
+
+STORAGE_FILE = "study.sqlite3"
+#: heartbeat of a running trial; one silent for three beats belongs to a dead process
+HEARTBEAT_S = 60
+
+
+def _states() -> tuple[Any, ...]:
+    from optuna.trial import TrialState
+
+    return (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class TuneData:
+    """The search and confirmation images: float64 in [0, 1], ``(n, pixels)``."""
+
+    search_images: np.ndarray
+    search_labels: np.ndarray
+    confirm_images: np.ndarray
+    confirm_labels: np.ndarray
+    source: str = ""
+
+    def fingerprint(self) -> dict[str, str]:
+        return {"source": self.source,
+                "search_sha256": data_fingerprint(self.search_images, self.search_labels),
+                "confirm_sha256": data_fingerprint(self.confirm_images, self.confirm_labels)}
+
+
+def split_training_images(images: np.ndarray, labels: np.ndarray, settings: SearchSettings, *,
+                          source: str = "") -> TuneData:
+    """A seeded draw of ``n_images`` search and ``n_confirm`` disjoint confirmation images
+    from training ``images`` (uint8 0-255 or float in [0, 1])."""
+    x = np.asarray(images)
+    y = np.asarray(labels).astype(np.int64)
+    need = settings.n_images + settings.n_confirm
+    if x.shape[0] < need or y.shape[0] != x.shape[0]:
+        raise ValidationError(f"the search needs {need} training images (n_images + "
+                              f"n_confirm), the data has {min(x.shape[0], y.shape[0])}",
+                              "n_images", settings.n_images)
+    x = x.reshape(x.shape[0], -1)
+    if np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float64) / 255.0
+    else:
+        x = x.astype(np.float64)
+        if x.size and (x.min() < 0.0 or x.max() > 1.0):
+            raise ValidationError("float images must be grey levels in [0, 1]", "images",
+                                  (float(x.min()), float(x.max())))
+    order = np.random.default_rng(settings.seed).permutation(x.shape[0])[:need]
+    s, c = order[:settings.n_images], order[settings.n_images:]
+    return TuneData(x[s], y[s], x[c], y[c], source)
+
+
+def pixel_baseline(images: np.ndarray, labels: np.ndarray, settings: SearchSettings
+                   ) -> dict[str, dict[str, float]]:
+    """Grey raw pixels with the objective's read-out, on the same images and splits."""
+    res = wknn_protocol(images, labels, n_splits=settings.n_splits,
+                        n_test=images.shape[0] // 10, k=settings.k, seed=settings.seed)
+    return {m: {"mean": r.mean, "sd": r.sd} for m, r in res.items()}
+
+
+def open_folder(out: str | Path, study_name: str, settings: SearchSettings,
+                space: Iterable[Dimension], data: TuneData) -> ResultFolder:
+    """The study's folder, created or checked against ``settings``, ``space`` and ``data``;
+    the raw-pixel baseline of the search images is computed once."""
+    from crdm import __version__
+
+    folder = ResultFolder(out, {"experiment": "tune", "study": study_name,
+                                "settings": settings.as_dict(),
+                                "space": space_to_dict(space), "data": data.fingerprint()},
+                          provenance={"crdm_version": __version__})
+    if not folder.has("baseline.json"):
+        folder.write_json("baseline.json", {
+            "search": pixel_baseline(data.search_images, data.search_labels, settings)})
+    open_study(folder.path)
+    return folder
+
+
+def open_study(out: str | Path, *, heartbeat_s: int = HEARTBEAT_S, create: bool = True) -> Any:
+    """The Optuna study of the folder ``out`` (SQLite storage with heartbeats)."""
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    folder = Path(out)
+    manifest = folder / "config.json"
+    if not manifest.is_file():
+        raise ValidationError(f"{folder} is not a crdm tune folder (no config.json)", "out",
+                              str(folder))
+    config = json.loads(manifest.read_text())["config"]
+    if config.get("experiment") != "tune":
+        raise ValidationError(f"{folder} holds a {config.get('experiment')!r} run, not a "
+                              "study", "out", str(folder))
+    # Optuna creates its tables when a storage is first opened; two processes doing that at
+    # once collide, so opening is serialised by a lock that the system releases with its
+    # process (a crashed run never leaves it held).
+    with open(folder / ".storage.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with warnings.catch_warnings():
+                # heartbeats are marked experimental in Optuna; they make a kill safe
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = RDBStorage(
+                    f"sqlite:///{(folder / STORAGE_FILE).resolve()}",
+                    engine_kwargs={"connect_args": {"timeout": 120}},
+                    heartbeat_interval=heartbeat_s, grace_period=3 * heartbeat_s,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                        max_retry=3))
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            name = config["study"]
+            if create:
+                return optuna.create_study(study_name=name, storage=storage,
+                                           direction="maximize", load_if_exists=True)
+            return optuna.load_study(study_name=name, storage=storage)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def study_config(out: str | Path) -> tuple[SearchSettings, tuple[Dimension, ...], dict]:
+    """Settings, space and data fingerprint stored in the folder ``out``."""
+    config = json.loads((Path(out) / "config.json").read_text())["config"]
+    return (SearchSettings(**config["settings"]), space_from_dict(config["space"]),
+            config["data"])
+
+
+def count_finished(study: Any) -> int:
+    return len(study.get_trials(deepcopy=False, states=_states()))
+
+
+def _objective(space: tuple[Dimension, ...], data: TuneData, settings: SearchSettings,
+               n_threads: int | None, progress: bool) -> Callable[[Any], float]:
+    import optuna
+    from tqdm.auto import tqdm
+
+    def objective(trial: Any) -> float:
+        params = suggest(trial, space)
+        model, _ = trial_configuration(params)
+        bar = tqdm(total=data.search_images.shape[0], unit="img", leave=False,
+                   disable=not progress, desc=f"trial {trial.number} N={model['size']} "
+                                              f"{model['input_code']['kind']}")
+
+        def report(accuracy: float, step: int) -> None:
+            trial.report(accuracy, step)
+            if trial.should_prune():
+                trial.set_user_attr("pruned_at", step)
+                raise optuna.TrialPruned(f"accuracy {accuracy:.4f} after {step} images")
+
+        try:
+            result = evaluate(params, data.search_images, data.search_labels, settings,
+                              n_threads=n_threads, report=report, progress=bar.update)
+        except TrialTooSlow as exc:
+            trial.set_user_attr("too_slow", str(exc))
+            raise optuna.TrialPruned(str(exc)) from None
+        except CrdmError as exc:
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            bar.close()
+        for key in ("accuracy_sd", "rate_hz", "arrivals", "seconds"):
+            trial.set_user_attr(key, result[key])
+        return result["accuracy"]
+
+    return objective
+
+
+def optimize(out: str | Path, data: TuneData, n_trials: int, *, n_threads: int | None = None,
+             progress: bool = True, heartbeat_s: int = HEARTBEAT_S, worker: int = 0,
+             log: Callable[[str], None] | None = None) -> int:
+    """Runs trials in this process until the study has ``n_trials`` finished ones; returns
+    how many of them this process finished. Other processes may work on the same study
+    meanwhile."""
+    import optuna
+    from optuna.study import MaxTrialsCallback
+    from tqdm.auto import tqdm
+
+    settings, space, stored_data = study_config(out)
+    if stored_data != data.fingerprint():
+        raise ValidationError(f"{out} was created on other images than these", "data",
+                              stored_data.get("source"))
+    study = open_study(out, heartbeat_s=heartbeat_s)
+    before = count_finished(study)
+    if before >= n_trials:
+        return 0
+    seed = int(np.random.SeedSequence([settings.seed, len(study.trials), worker])
+               .generate_state(1)[0])
+    with warnings.catch_warnings():
+        # multivariate TPE over the conditional space is marked experimental in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=20,
+                                                   multivariate=True, group=True,
+                                                   constant_liar=True)
+    study.pruner = optuna.pruners.MedianPruner(n_startup_trials=10, n_warmup_steps=0)
+    bar = tqdm(total=n_trials, initial=before, unit="trial", disable=not progress,
+               desc=f"study {study.study_name}")
+
+    mine = [0]
+
+    def tick(study: Any, trial: Any) -> None:
+        mine[0] += trial.state in _states()
+        bar.n = count_finished(study)
+        best = _best_value(study)
+        bar.set_postfix_str("" if best is None else f"best {100 * best:.2f}%")
+        bar.refresh()
+        if log is not None:
+            value = "" if trial.value is None else f" {100 * trial.value:.2f}%"
+            log(f"trial {trial.number}: {trial.state.name}{value}")
+
+    study.optimize(_objective(space, data, settings, n_threads, progress and worker == 0),
+                   callbacks=[MaxTrialsCallback(n_trials, states=_states()), tick],
+                   catch=(CrdmError,), gc_after_trial=True)
+    bar.close()
+    return mine[0]
+
+
+def _best_value(study: Any) -> float | None:
+    done = [t.value for t in study.get_trials(deepcopy=False) if t.value is not None
+            and t.state.name == "COMPLETE"]
+    return max(done) if done else None
+
+
+def _dask_worker(out: str, data: TuneData, n_trials: int, heartbeat_s: int,
+                 worker: int) -> int:
+    return optimize(out, data, n_trials, n_threads=1, progress=False,
+                    heartbeat_s=heartbeat_s, worker=worker)
+
+
+def run_on_dask(client: Any, out: str | Path, data: TuneData, n_trials: int, *,
+                n_workers: int, heartbeat_s: int = HEARTBEAT_S, progress: bool = True) -> int:
+    """Runs ``n_workers`` trial loops on a Dask cluster (each on one thread), all on the study
+    of ``out`` (the storage must be reachable from the workers: a shared file system)."""
+    from dask.distributed import wait
+    from tqdm.auto import tqdm
+
+    out = str(Path(out).resolve())
+    study = open_study(out, heartbeat_s=heartbeat_s)
+    before = count_finished(study)
+    shared = client.scatter(data, broadcast=True)
+    futures = [client.submit(_dask_worker, out, shared, n_trials, heartbeat_s, w + 1,
+                             pure=False) for w in range(n_workers)]
+    bar = tqdm(total=n_trials, initial=before, unit="trial", disable=not progress,
+               desc=f"study {study.study_name} on {n_workers} workers")
+    while not all(f.done() for f in futures):
+        wait(futures, timeout=5, return_when="FIRST_COMPLETED")
+        bar.n = count_finished(study)
+        bar.refresh()
+    bar.n = count_finished(study)
+    bar.close()
+    for f in futures:
+        f.result()          # a worker's error is raised here
+    return count_finished(study) - before
+
+
+def _ranked(study: Any) -> list[Any]:
+    done = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"
+            and t.value is not None and math.isfinite(t.value)]
+    return sorted(done, key=lambda t: (-t.value, t.number))
+
+
+def confirm(out: str | Path, data: TuneData, *, top: int = 3, n_threads: int | None = None,
+            progress: bool = True, log: Callable[[str], None] | None = None
+            ) -> list[dict[str, Any]]:
+    """The ``top`` trials re-scored on the held-out confirmation images, beside grey raw
+    pixels on the same images and splits; kept in ``confirm/`` (a rerun reuses them)."""
+    from tqdm.auto import tqdm
+
+    settings, _, stored_data = study_config(out)
+    if stored_data != data.fingerprint():
+        raise ValidationError(f"{out} was created on other images than these", "data",
+                              stored_data.get("source"))
+    if data.confirm_images.shape[0] == 0:
+        raise ValidationError("the study has no confirmation images (n_confirm = 0)",
+                              "n_confirm", 0)
+    folder = ResultFolder(out, json_config(out))
+    study = open_study(out, create=False)
+    if not folder.has("confirm/pixels.json"):
+        folder.write_json("confirm/pixels.json", pixel_baseline(
+            data.confirm_images, data.confirm_labels, settings))
+    pixels = folder.read_json("confirm/pixels.json")
+    rows = []
+    for trial in _ranked(study)[:top]:
+        name = f"confirm/trial_{trial.number:05d}.json"
+        if not folder.has(name):
+            bar = tqdm(total=data.confirm_images.shape[0], unit="img", disable=not progress,
+                       desc=f"confirm trial {trial.number}")
+            res = evaluate(trial.params | fixed_params(out), data.confirm_images,
+                           data.confirm_labels, settings, n_threads=n_threads,
+                           progress=bar.update)
+            bar.close()
+            folder.write_json(name, {"trial": trial.number, "search_accuracy": trial.value,
+                                     **res})
+        rec = folder.read_json(name)
+        _, readout = trial_configuration(trial.params | fixed_params(out))
+        rec["pixels"] = pixels[readout.metric]
+        rec["metric"] = readout.metric
+        rows.append(rec)
+        if log is not None:
+            log(f"trial {trial.number}: search {100 * trial.value:.2f}%, held-out "
+                f"{100 * rec['accuracy']:.2f} ± {100 * rec['accuracy_sd']:.2f}% (grey pixels "
+                f"{100 * rec['pixels']['mean']:.2f}%, {readout.metric})")
+    return rows
+
+
+def json_config(out: str | Path) -> dict[str, Any]:
+    return json.loads((Path(out) / "config.json").read_text())["config"]
+
+
+def fixed_params(out: str | Path) -> dict[str, Any]:
+    """Parameters the study's space fixes (Optuna stores only the searched ones)."""
+    _, space, _ = study_config(out)
+    return {d.name: d.choices[0] for d in space if d.kind == "fixed"}
+
+
+def export_trial(out: str | Path, number: int | None = None) -> dict[str, Any]:
+    """A trial's configuration (the best one by default) as the JSON that
+    ``crdm reproduce fig3 --config FILE`` runs: the model fields of :class:`Fig3Config`, with
+    the trial's read-out and score beside them for reference."""
+    study = open_study(out, create=False)
+    if number is None:
+        ranked = _ranked(study)
+        if not ranked:
+            raise ValidationError(f"{out}: the study has no complete trial yet", "trial", None)
+        trial = ranked[0]
+    else:
+        found = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+        if not found or found[0].state.name != "COMPLETE":
+            raise ValidationError(f"{out}: no complete trial number {number}", "trial", number)
+        trial = found[0]
+    model, readout = trial_configuration(trial.params | fixed_params(out))
+    size = model.pop("size")
+    return {"sizes": [size], **model,
+            "readout": {"edges": readout.edges, "form": readout.form, "metric": readout.metric,
+                        "sample_time_ms": readout.sample_time_ms},
+            "trial": {"study": study.study_name, "number": trial.number, "value": trial.value}}
+
+
+def trials_table(study: Any, fixed: Mapping[str, Any] | None = None
+                 ) -> list[dict[str, Any]]:
+    """Every trial as a flat record (number, state, value, ``fixed`` and searched parameters,
+    user attributes)."""
+    return [{"number": t.number, "state": t.state.name, "value": t.value, **(fixed or {}),
+             **t.params,
+             **{f"attr_{k}": v for k, v in t.user_attrs.items()}}
+            for t in study.get_trials(deepcopy=False)]

