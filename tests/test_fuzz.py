@@ -337,17 +337,21 @@ class _Reached(Exception):
 
 COMMANDS = [["demo"], ["reproduce", "fig3"], ["reproduce", "fig1"], ["reproduce", "sec32"],
             ["reproduce", "ann"], ["reproduce", "mstdp"], ["report"], ["bench"], ["bogus"],
-            []]
+            ["tune", "run"], ["tune", "export"], ["tune", "confirm"], ["tune"], []]
 OPTIONS = ["--sizes", "--images", "--plastic", "--json", "--splits", "--test-size",
            "--duration-ms", "--seed",
            "--sketch-dim", "--chunk-size", "--network", "--stdp", "--pixel-threshold",
            "--threads", "--workers", "--walks", "--max-length", "--method", "--classes",
            "--stdp-images", "--encode-images", "--repeats", "--max-epochs", "--ncm-draws",
            "--split", "--quiet", "--no-baselines", "--no-download", "--unknown", "-x",
-           "--hidden", "--presentations", "--eval-every", "--alpha", "--chains"]
+           "--hidden", "--presentations", "--eval-every", "--alpha", "--chains",
+           "--space", "--space-file", "--trials", "--input-code", "--code", "--config",
+           "--top", "--trial", "--confirm-images", "--max-trial-s", "--heartbeat-s"]
 VALUES = ["nan", "inf", "-inf", "-1", "0", "1", "3", "1e400", "abc", "", "1,5", "5,5", "1,,2",
           "[1]", "a_plus=nan", "a_plus=-1", "w_min=2", "velocity_m_s=[0,1]", "bogus=1",
-          "weight=1e308", "density=2", "test", "train", "doc2vec", "=", "x=", "1" * 30]
+          "weight=1e308", "density=2", "test", "train", "doc2vec", "=", "x=", "1" * 30,
+          "threshold=0:1", "threshold=2:1:log", "size=5", "plastic=0:1", "latency", "rate",
+          "latency_window_ms=-1", "rate_max_hz=0", "/nonexistent/file.json"]
 
 
 def _fake_digits(n: int = 3000) -> Any:
@@ -374,6 +378,8 @@ def test_command_line(command, options, capsys):
         argv += [opt] if flag else [opt, value]
     if command == ["report"]:
         argv.append("/nonexistent/folder")
+    if command[:1] == ["tune"]:
+        argv += ["--out", "/nonexistent/folder"]
 
     def reached(*args: Any, **kwargs: Any) -> Any:
         raise _Reached
@@ -384,6 +390,9 @@ def test_command_line(command, options, capsys):
                              (bench, "bench_engine")):
             mp.setattr(module, name, reached)
         mp.setattr(datasets, "load_mnist", lambda *a, **k: _fake_digits())
+        from crdm.tune import study
+
+        mp.setattr(study, "open_folder", reached)
         mp.setattr(datasets, "load_demo_digits", lambda *a, **k: _fake_digits())
         # Starting Dask clusters is tested in test_fig3.py; here only the options are fuzzed.
         mp.setattr(cli, "_dask_client", lambda args: contextlib.nullcontext())
@@ -400,6 +409,32 @@ def test_command_line(command, options, capsys):
     assert err.startswith("crdm: error: ") and len(err) > 20
 
 
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_search_space_files_and_overrides(tmp_path, data):
+    """A space file of any content, or an override of any text: a space whose every dimension
+    is valid, or a typed error."""
+    from crdm.tune.space import SEARCH_SPACE, apply_overrides, load_space_file, parse_override
+
+    names = [d.name for d in SEARCH_SPACE] + ["bogus"]
+    entry = st.dictionaries(st.sampled_from(["low", "high", "log", "choices", "value", "x"]),
+                            st.one_of(wild_value(), st.lists(wild_value(), max_size=3)),
+                            max_size=3)
+    content = data.draw(st.one_of(
+        st.binary(max_size=64),
+        st.dictionaries(st.sampled_from(names), entry, max_size=3).map(
+            lambda d: __import__("json").dumps(d, default=repr).encode())))
+    path = tmp_path / "space.json"
+    path.write_bytes(content)
+    overrides = outcome(load_space_file, path)
+    if overrides is not None:
+        outcome(apply_overrides, SEARCH_SPACE, overrides)
+    text = data.draw(st.text(max_size=30))
+    parsed = outcome(parse_override, text)
+    if parsed is not None:
+        outcome(apply_overrides, SEARCH_SPACE, dict([parsed]))
+
+
 def test_campaign_covers_every_reader():
     """Guard: a new public reader must join the campaign (add a test above, then here)."""
     import importlib
@@ -413,5 +448,5 @@ def test_campaign_covers_every_reader():
         readers |= {name for name in getattr(module, "__all__", ())
                     if name.startswith(("load_", "read_"))}
     covered = {"load_network", "load_mstdp", "load_mnist", "load_idx_dataset", "read_npz",
-               "load_demo_digits", "read_idx"}
+               "load_demo_digits", "read_idx", "load_space_file"}
     assert readers <= covered, readers - covered

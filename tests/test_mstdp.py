@@ -156,7 +156,8 @@ def test_save_load_round_trip(digits, tmp_path):
 @pytest.mark.parametrize("kw, field", [({"n_hidden": 0}, "n_hidden"), ({"momentum": 1.5},
                                                                        "momentum"),
                                        ({"eps_free": 0.0}, "eps_free"),
-                                       ({"dtype": "int8"}, "dtype")])
+                                       ({"dtype": "int8"}, "dtype"),
+                                       ({"blas_threads": 0}, "blas_threads")])
 def test_bad_parameters_name_the_field(digits, kw, field):
     with pytest.raises(ValidationError) as exc:
         MSTDPClassifier(**kw).fit(*digits)
@@ -246,3 +247,30 @@ def test_path_smoothing_is_a_step_down_half_squared_ds_by_hand():
     # the states moved with the pressure from before the smoothing step
     expected_h = [s[3 + k] + 0.2 * 0.4 * ds[3 + k] for k in range(2)]
     np.testing.assert_allclose(s_h[0], expected_h, rtol=1e-12)
+
+
+@pytest.mark.parametrize("blas_threads", [1, None])
+def test_blas_runs_on_the_chosen_number_of_threads(digits, monkeypatch, blas_threads):
+    """Training and inference run the numpy backend's BLAS on ``blas_threads`` threads (the
+    small products of a relaxation are slower with more); ``None`` leaves the library's."""
+    from threadpoolctl import threadpool_info
+
+    from crdm import mstdp
+
+    x, y = digits
+    seen: list[int] = []
+    relax = mstdp._Net.relax
+
+    def spy(self, *args, **kwargs):
+        seen.append(max(p["num_threads"] for p in threadpool_info()
+                        if p["user_api"] == "blas"))
+        return relax(self, *args, **kwargs)
+
+    monkeypatch.setattr(mstdp._Net, "relax", spy)
+    outside = max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+    model = MSTDPClassifier(8, n_phases=1, n_chains=2, blas_threads=blas_threads)
+    model.fit(x[:4], y[:4])
+    model.predict(x[:2])
+    model.generate(y[0])
+    assert seen and set(seen) == {1 if blas_threads == 1 else outside}
+    assert max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas") == outside

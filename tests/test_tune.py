@@ -230,3 +230,21 @@ def test_two_processes_share_one_study(data, tmp_path):
     finished = [int(o.split()[-1]) for o in outputs]
     assert sum(finished) == count_finished(study) and min(finished) >= 1
     assert set(_states(out)) <= {"COMPLETE", "PRUNED"}
+
+
+def test_dask_workers_work_on_one_study_and_score_as_this_process_does(data, tmp_path):
+    from dask.distributed import Client, LocalCluster
+
+    from crdm.tune import run_on_dask
+
+    out = tmp_path / "study"
+    open_folder(out, "s", SETTINGS, TINY, data)
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        finished = run_on_dask(client, out, data, 4, n_workers=2, progress=False)
+    study = open_study(out, create=False)
+    assert finished == count_finished(study) and 4 <= finished <= 5
+    trial = next(t for t in study.trials if t.state.name == "COMPLETE")
+    here = evaluate(trial.params | {"size": 5}, data.search_images, data.search_labels,
+                    SETTINGS, n_threads=1)
+    assert here["accuracy"] == trial.value

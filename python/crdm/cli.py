@@ -384,7 +384,7 @@ def _tune_settings(args: argparse.Namespace) -> Any:
     from crdm.tune.objective import SearchSettings
     from crdm.tune.study import study_config
 
-    if (Path(args.out) / "config.json").is_file() and args.command_tune != "run":
+    if args.command_tune != "run":
         return study_config(args.out)[0]
     return SearchSettings(n_images=args.images, n_confirm=args.confirm_images,
                           n_splits=args.splits, seed=args.seed, chunk_size=args.chunk_size,

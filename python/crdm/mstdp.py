@@ -70,6 +70,8 @@ Choices where the paper is ambiguous (made here, and kept consistent everywhere)
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -123,6 +125,14 @@ def _namespace(backend: str) -> Any:
                               "pip install 'crdm[gpu]'), or use backend='numpy'", "backend",
                               backend) from exc
     return xp
+
+
+@functools.cache
+def _thread_controller() -> Any:
+    """threadpoolctl's view of the loaded thread pools (found once: looking is slow)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _gemm(dtype: np.dtype) -> Any:
@@ -299,6 +309,12 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         result folder records the backend and refuses to continue on another.
     device : where ``torch`` or ``cupy`` arrays live (``"cuda"``, ``"cuda:1"``, ``"cpu"``);
         ``None`` is the library's default. Not part of the results.
+    blas_threads : threads the numpy backend's BLAS may use (default 1; ``None``: the
+        library's default). The products here are small (chains × units by units × H) and
+        come thousands of times per presentation, so threads cost more in start-up and
+        synchronisation than they save: on a 2-core AMD EPYC, H = 256 with 16 chains took
+        376 ms per presentation with OpenBLAS's 2 threads and 21 ms with one
+        (``benches/mstdp_per_presentation.py``, ``docs/performance.md``).
     """
 
     def __init__(self, n_hidden: int = 256, *, alpha: float = 1e-3, n_phases: int = 10,
@@ -307,7 +323,8 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
                  symmetric_hidden: bool = False, weight_bound: float | None = None,
                  test_phases: int = 3, init_scale: float = 0.1, n_chains: int = 1,
                  n_epochs: int = 1, random_state: int = 0, dtype: str = "float32",
-                 backend: str = "numpy", device: str | None = None) -> None:
+                 backend: str = "numpy", device: str | None = None,
+                 blas_threads: int | None = 1) -> None:
         self.n_hidden = n_hidden
         self.alpha = alpha
         self.n_phases = n_phases
@@ -327,6 +344,7 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         self.dtype = dtype
         self.backend = backend
         self.device = device
+        self.blas_threads = blas_threads
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -355,6 +373,8 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         if m > 1:
             raise ValidationError(f"invalid value for `momentum`: {m} (must be in [0, 1])",
                                   "momentum", m)
+        if self.blas_threads is not None:
+            integer("blas_threads", self.blas_threads, low=1)
         if self.dtype not in ("float32", "float64"):
             raise ValidationError(f"invalid value for `dtype`: {self.dtype!r} ('float32' or "
                                   "'float64')", "dtype", self.dtype)
@@ -445,7 +465,17 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         self._train(X, y)
         return self
 
+    def _blas(self) -> Any:
+        """A context limiting the numpy backend's BLAS to ``blas_threads`` threads."""
+        if self.blas_threads is None or self.net_.xp is not np:
+            return contextlib.nullcontext()
+        return _thread_controller().limit(limits=self.blas_threads, user_api="blas")
+
     def _train(self, X: np.ndarray, y: np.ndarray) -> None:
+        with self._blas():
+            self._train_blocks(X, y)
+
+    def _train_blocks(self, X: np.ndarray, y: np.ndarray) -> None:
         """Sample ``k`` goes to chain ``k mod n_chains``; the chains step together."""
         data = self._targets(X, y)
         clamp = self._clamp(0, data.shape[1])
@@ -468,6 +498,11 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         """``n_phases`` clamped/free pairs on the device states ``s`` in place; returns the
         visible states at the end of the last clamped phase, on the device (training ignores
         them, so they never cross to the host there)."""
+        with self._blas():
+            return self._relax_phases(s, data, clamp, n_phases, alpha, smoothing)
+
+    def _relax_phases(self, s: Any, data: Any, clamp: Any, n_phases: int, alpha: float,
+                      smoothing: float) -> Any:
         xp = self.net_.xp
         n_vis = data.shape[1]
         s_v = xp.asarray(s[:, :n_vis], copy=True)

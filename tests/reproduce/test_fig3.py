@@ -384,3 +384,41 @@ def test_a_two_worker_dask_cluster_gives_the_single_process_numbers(mnist_dir, t
         a, b = np.load(chunk), np.load(twin)
         for key in a.files:
             np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_graded_code_reads_each_images_own_initial_weights(digits, tmp_path):
+    """With the graded code every image runs on its own w(0) (input weights × grey level):
+    the weights rows are the protocol on w(0) + Δw of each image, the delta rows on Δw."""
+    from crdm.input_codes import InputCode
+
+    images, labels = digits
+    cfg = small(sizes=(5,), sketch_dim=0, baselines=True,
+                input_code=InputCode("graded", pixel_threshold=0.1))
+    result = run_fig3(cfg, images, labels, tmp_path / "run", progress=False)
+    x = images[:cfg.n_images].reshape(cfg.n_images, -1) / 255.0
+    y = labels[:cfg.n_images].astype(np.int64)
+    net = cfg.network(5)
+    arrays = encode_chunk(cfg, 5, x, n_threads=1)
+    for i in (0, 7):
+        own = cfg.code.network_for(x[i], net)
+        np.testing.assert_array_equal(arrays["offset_crdm_all"][i],
+                                      own.weights.astype(np.float32))
+    weights = arrays["crdm_all"][:, 1, :].astype(np.float64) + arrays["offset_crdm_all"]
+    want = wknn_protocol(weights, y, n_splits=cfg.n_splits, n_test=cfg.test_size)
+    (row,) = [r for r in result.rows if r["model"] == "crdm_all" and r["feature"] == "weights"
+              and r["metric"] == "cosine" and r["time_ms"] == 100.0]
+    assert row["accuracies"] == want["cosine"].accuracies.tolist()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"][
+        "input_code"]["kind"] == "graded"
+
+
+def test_the_default_code_keeps_folders_of_earlier_runs(digits, tmp_path):
+    """A binary run stores no input_code (its folders match those written before the field
+    existed); pixel_threshold belongs inside an explicit code."""
+    from crdm.input_codes import InputCode
+
+    assert "input_code" not in small().as_dict()
+    assert small(input_code={"kind": "rate"}).code == InputCode("rate")
+    with pytest.raises(ValidationError) as info:
+        small(pixel_threshold=0.2, input_code=InputCode("latency"))
+    assert info.value.field == "pixel_threshold"

@@ -179,10 +179,7 @@ def apply_overrides(space: Iterable[Dimension],
             raise ValidationError(f"unknown search dimension {name!r} (known: "
                                   f"{', '.join(dims)})", f"space.{name}", name)
         old = dims[name]
-        unknown = set(spec) - {"low", "high", "log", "choices", "value"}
-        if unknown:
-            raise ValidationError(f"`space.{name}`: unknown keys {sorted(unknown)}",
-                                  f"space.{name}", sorted(unknown))
+        _check_spec(old, spec)
         if "value" in spec:
             dims[name] = replace(old, kind="fixed", choices=(spec["value"],), low=None,
                                  high=None)
@@ -197,6 +194,47 @@ def apply_overrides(space: Iterable[Dimension],
                                  high=float(spec.get("high", old.high)),
                                  log=bool(spec.get("log", old.log)))
     return tuple(dims.values())
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_spec(old: Dimension, spec: Any) -> None:
+    """An override must suit its dimension: numbers for a numeric one (positive integers for
+    ``size``), the declared choices for a categorical one."""
+    field = f"space.{old.name}"
+    if not isinstance(spec, Mapping) or not spec:
+        raise ValidationError(f"`{field}`: expected {{low, high[, log]}}, {{choices}} or "
+                              f"{{value}}, got {spec!r}", field, repr(spec))
+    unknown = set(spec) - {"low", "high", "log", "choices", "value"}
+    if unknown:
+        raise ValidationError(f"`{field}`: unknown keys {sorted(unknown)}", field,
+                              sorted(unknown))
+    if "value" in spec or "choices" in spec:
+        values = [spec["value"]] if "value" in spec else spec["choices"]
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ValidationError(f"`{field}`: choices must be a non-empty list", field,
+                                  repr(values))
+        for v in values:
+            if old.name == "size":
+                ok = _is_real(v) and int(v) == v and v >= 1
+            elif old.kind in ("float", "int") or old.name == "sample_time_ms":
+                ok = _is_real(v) and (not old.log or v > 0)
+            else:
+                ok = isinstance(v, (str, bool)) and v in old.choices
+            if not ok:
+                raise ValidationError(f"invalid value for `{field}`: {v!r} (" + (
+                    f"one of {', '.join(map(str, old.choices))}" if old.kind == "categorical"
+                    and old.name not in ("size", "sample_time_ms") else "a finite number")
+                    + ")", field, repr(v))
+        return
+    for key in ("low", "high"):
+        if key in spec and not _is_real(spec[key]):
+            raise ValidationError(f"invalid value for `{field}.{key}`: {spec[key]!r}", field,
+                                  repr(spec[key]))
+    if "log" in spec and not isinstance(spec["log"], bool):
+        raise ValidationError(f"`{field}.log` must be true or false", field, repr(spec["log"]))
 
 
 def suggest(trial: Any, space: Iterable[Dimension]) -> dict[str, Any]:

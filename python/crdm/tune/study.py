@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import math
+import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -119,14 +120,7 @@ def open_study(out: str | Path, *, heartbeat_s: int = HEARTBEAT_S, create: bool 
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     folder = Path(out)
-    manifest = folder / "config.json"
-    if not manifest.is_file():
-        raise ValidationError(f"{folder} is not a crdm tune folder (no config.json)", "out",
-                              str(folder))
-    config = json.loads(manifest.read_text())["config"]
-    if config.get("experiment") != "tune":
-        raise ValidationError(f"{folder} holds a {config.get('experiment')!r} run, not a "
-                              "study", "out", str(folder))
+    config = json_config(folder)
     # Optuna creates its tables when a storage is first opened; two processes doing that at
     # once collide, so opening is serialised by a lock that the system releases with its
     # process (a crashed run never leaves it held).
@@ -154,7 +148,7 @@ def open_study(out: str | Path, *, heartbeat_s: int = HEARTBEAT_S, create: bool 
 
 def study_config(out: str | Path) -> tuple[SearchSettings, tuple[Dimension, ...], dict]:
     """Settings, space and data fingerprint stored in the folder ``out``."""
-    config = json.loads((Path(out) / "config.json").read_text())["config"]
+    config = json_config(out)
     return (SearchSettings(**config["settings"]), space_from_dict(config["space"]),
             config["data"])
 
@@ -264,7 +258,6 @@ def run_on_dask(client: Any, out: str | Path, data: TuneData, n_trials: int, *,
                 n_workers: int, heartbeat_s: int = HEARTBEAT_S, progress: bool = True) -> int:
     """Runs ``n_workers`` trial loops on a Dask cluster (each on one thread), all on the study
     of ``out`` (the storage must be reachable from the workers: a shared file system)."""
-    from dask.distributed import wait
     from tqdm.auto import tqdm
 
     out = str(Path(out).resolve())
@@ -276,7 +269,7 @@ def run_on_dask(client: Any, out: str | Path, data: TuneData, n_trials: int, *,
     bar = tqdm(total=n_trials, initial=before, unit="trial", disable=not progress,
                desc=f"study {study.study_name} on {n_workers} workers")
     while not all(f.done() for f in futures):
-        wait(futures, timeout=5, return_when="FIRST_COMPLETED")
+        time.sleep(2.0)
         bar.n = count_finished(study)
         bar.refresh()
     bar.n = count_finished(study)
@@ -337,7 +330,18 @@ def confirm(out: str | Path, data: TuneData, *, top: int = 3, n_threads: int | N
 
 
 def json_config(out: str | Path) -> dict[str, Any]:
-    return json.loads((Path(out) / "config.json").read_text())["config"]
+    """The stored configuration of the study folder ``out`` (``ValidationError`` if ``out``
+    is not one)."""
+    manifest = Path(out) / "config.json"
+    try:
+        config = json.loads(manifest.read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValidationError(f"{out} is not a crdm tune folder (no readable config.json; "
+                              "`crdm tune run --out DIR` creates one)", "out", str(out)) from None
+    if not isinstance(config, dict) or config.get("experiment") != "tune":
+        raise ValidationError(f"{out} holds another experiment's results, not a study", "out",
+                              str(out))
+    return config
 
 
 def fixed_params(out: str | Path) -> dict[str, Any]:
