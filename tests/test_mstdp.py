@@ -255,18 +255,18 @@ def test_blas_runs_on_the_chosen_number_of_threads(digits, monkeypatch, blas_thr
     small products of a relaxation are slower with more); ``None`` leaves the library's."""
     from threadpoolctl import threadpool_info
 
-    from crdm import mstdp
+    from crdm import energy
 
     x, y = digits
     seen: list[int] = []
-    relax = mstdp._Net.relax
+    relax = energy.EnergyNetwork.relax
 
     def spy(self, *args, **kwargs):
         seen.append(max(p["num_threads"] for p in threadpool_info()
                         if p["user_api"] == "blas"))
         return relax(self, *args, **kwargs)
 
-    monkeypatch.setattr(mstdp._Net, "relax", spy)
+    monkeypatch.setattr(energy.EnergyNetwork, "relax", spy)
     outside = max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
     model = MSTDPClassifier(8, n_phases=1, n_chains=2, blas_threads=blas_threads)
     model.fit(x[:4], y[:4])

@@ -71,7 +71,6 @@ Choices where the paper is ambiguous (made here, and kept consistent everywhere)
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -82,6 +81,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crdm._checks import integer, real
 from crdm._io import atomic_write, check_header, read_npz
+from crdm.energy import EnergyNetwork, namespace, thread_controller, to_numpy
 from crdm.errors import CrdmError, DataError, MemoryLimitError, ValidationError
 
 __all__ = ["MSTDPClassifier", "load_mstdp"]
@@ -94,190 +94,6 @@ _FORMAT = "crdm-mstdp"
 # other dynamics than it was trained with
 _FORMAT_VERSION = 2
 _ARRAYS = ("w_vh", "w_hv", "w_hh", "b_v", "b_h", "state")
-
-
-def _rho(xp: Any, s: Any) -> Any:
-    return 1.0 / (1.0 + xp.exp(-4.0 * s))
-
-
-BACKENDS = ("numpy", "torch", "cupy", "array_api_strict")
-
-
-def _namespace(backend: str) -> Any:
-    """The array namespace of ``backend``; GPU libraries are imported only when asked for."""
-    if backend == "numpy":
-        return np
-    if backend not in BACKENDS:
-        raise ValidationError(f"invalid value for `backend`: {backend!r} (one of "
-                              f"{', '.join(BACKENDS)})", "backend", backend)
-    try:
-        if backend == "torch":
-            import torch  # noqa: F401  (array_api_compat wraps it)
-            from array_api_compat import torch as xp
-        elif backend == "cupy":
-            import cupy  # noqa: F401
-            from array_api_compat import cupy as xp
-        else:
-            import array_api_strict as xp
-    except ImportError as exc:
-        raise ValidationError(f"backend {backend!r} is not available ({exc}): install it "
-                              "(torch or cupy for your CUDA version, plus crdm's `gpu` extra: "
-                              "pip install 'crdm[gpu]'), or use backend='numpy'", "backend",
-                              backend) from exc
-    return xp
-
-
-@functools.cache
-def _thread_controller() -> Any:
-    """threadpoolctl's view of the loaded thread pools (found once: looking is slow)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-def _gemm(dtype: np.dtype) -> Any:
-    from scipy.linalg import blas
-
-    return blas.sgemm if dtype == np.float32 else blas.dgemm
-
-
-def _to_numpy(x: Any) -> np.ndarray:
-    """A host copy (or view) of an array of any backend."""
-    if isinstance(x, np.ndarray):
-        return x
-    if hasattr(x, "detach"):                       # torch, on any device
-        return x.detach().cpu().numpy()
-    if hasattr(x, "get"):                          # cupy
-        return x.get()
-    return np.asarray(x)                           # array_api_strict
-
-
-class _Net:
-    """Weights, biases and the relaxation dynamics (no scikit-learn here).
-
-    Arrays live in the namespace ``xp`` on ``device``; every operation below is in the array
-    API standard, so the same code runs on numpy, torch and cupy. Initial values are drawn
-    with numpy, so every backend starts from the same numbers.
-    """
-
-    def __init__(self, n_vis: int, n_hid: int, rng: np.random.Generator, scale: float,
-                 dtype: str, xp: Any, device: Any) -> None:
-        self.xp, self.device, self.dtype = xp, device, getattr(xp, dtype)
-
-        def u(*shape: int) -> np.ndarray:
-            return rng.uniform(-scale, scale, shape).astype(dtype)
-
-        host = {"w_vh": u(n_vis, n_hid), "w_hv": u(n_hid, n_vis), "w_hh": u(n_hid, n_hid),
-                "b_v": u(n_vis), "b_h": u(n_hid)}
-        np.fill_diagonal(host["w_hh"], 0.0)
-        for name, value in host.items():
-            setattr(self, name, self.put(value))
-        # numpy zeroes a diagonal in place in O(H); other backends multiply by a mask
-        self._off_diagonal = None if xp is np else self.put(1.0 - np.eye(n_hid, dtype=dtype))
-
-    def put(self, a: np.ndarray) -> Any:
-        """A host array as an array of this network's backend, dtype and device."""
-        if self.xp is np:
-            return np.array(a, dtype=self.dtype, order="C")   # C order: see _add_outer
-        return self.xp.asarray(np.asarray(a), dtype=self.dtype, device=self.device)
-
-    def _add_outer(self, w: Any, rate: float, pre: Any, post: Any) -> None:
-        """``w += rate · preᵀ post`` in place, summed over chains."""
-        if self.xp is np:
-            # BLAS in place: numpy's ``w += rate * (pre.T @ post)`` allocates two w-sized
-            # temporaries, which cost 8× the arithmetic at H = 256 and 16 chains. A C-ordered
-            # ``w`` is the Fortran-ordered ``w.T``, which gemm updates without copying.
-            out = _gemm(w.dtype)(rate, post, pre, beta=1.0, c=w.T, overwrite_c=True,
-                                 trans_a=True)
-            if not np.may_share_memory(out, w):   # not updated in place: never lose it
-                w[...] = out.T
-        else:
-            w += rate * (pre.T @ post)
-
-    def _zero_diagonal(self) -> None:
-        if self._off_diagonal is None:
-            np.fill_diagonal(self.w_hh, 0.0)
-        else:
-            self.w_hh *= self._off_diagonal
-
-    def pressure(self, s_v: Any, s_h: Any, r_v: Any, r_h: Any) -> tuple[Any, Any]:
-        """``R(s) − s`` for both groups (eq. 2), given the rates ``r = ρ(s)``."""
-        in_v = r_h @ self.w_hv + self.b_v
-        in_h = r_v @ self.w_vh + r_h @ self.w_hh + self.b_h
-        return (4.0 * r_v * (1.0 - r_v) * in_v - s_v,
-                4.0 * r_h * (1.0 - r_h) * in_h - s_h)
-
-    def relax(self, s_v: Any, s_h: Any, n_iter: int, eps: float, *, data: Any = None,
-              clamp: Any = None, beta: float = 0.0, momentum: float | None = None,
-              alpha: float = 0.0, smoothing: float = 0.0, symmetric_hidden: bool = False
-              ) -> None:
-        """``n_iter`` steps in place on ``(chains, units)`` states; learning if ``alpha`` or
-        ``smoothing`` is non-zero. ``momentum=None``: eq. 1; else eqs. 11-12. With ``data``,
-        clamped units then move a fraction ``beta`` of the way to it (eq. 8)."""
-        xp = self.xp
-        vel_v = xp.zeros_like(s_v) if momentum is not None else None
-        vel_h = xp.zeros_like(s_h) if momentum is not None else None
-        r_v, r_h = _rho(xp, s_v), _rho(xp, s_h)
-        pull = beta * clamp if data is not None and beta else None
-        for _ in range(n_iter):
-            f_v, f_h = self.pressure(s_v, s_h, r_v, r_h)
-            if smoothing:
-                self._smooth(f_v, f_h, r_v, r_h, smoothing)
-            if vel_v is not None and vel_h is not None and momentum is not None:
-                vel_v *= 1.0 - momentum
-                vel_v += momentum * f_v
-                vel_h *= 1.0 - momentum
-                vel_h += momentum * f_h
-                s_v += eps * vel_v
-                s_h += eps * vel_h
-            else:
-                s_v += eps * f_v
-                s_h += eps * f_h
-            if pull is not None:
-                s_v += pull * (data - s_v)
-            new_v, new_h = _rho(xp, s_v), _rho(xp, s_h)
-            if alpha:
-                # chains average their updates (with one chain: the online rule)
-                rate = alpha / s_v.shape[0]
-                d_v, d_h = new_v - r_v, new_h - r_h
-                self._add_outer(self.w_vh, rate, r_v, d_h)
-                self._add_outer(self.w_hv, rate, r_h, d_v)
-                if symmetric_hidden:
-                    self._add_outer(self.w_hh, rate / 2, r_h, d_h)
-                    self._add_outer(self.w_hh, rate / 2, d_h, r_h)
-                else:
-                    self._add_outer(self.w_hh, rate, r_h, d_h)
-                self._zero_diagonal()
-                self.b_v += rate * xp.sum(d_v, axis=0)
-                self.b_h += rate * xp.sum(d_h, axis=0)
-            r_v, r_h = new_v, new_h
-
-    def _smooth(self, f_v: Any, f_h: Any, r_v: Any, r_h: Any, rate: float) -> None:
-        xp = self.xp
-        rate = rate / f_v.shape[0]
-        g_v = f_v * 4.0 * r_v * (1.0 - r_v)
-        g_h = f_h * 4.0 * r_h * (1.0 - r_h)
-        self._add_outer(self.w_vh, -rate, r_v, g_h)
-        self._add_outer(self.w_hv, -rate, r_h, g_v)
-        self._add_outer(self.w_hh, -rate, r_h, g_h)
-        self._zero_diagonal()
-        self.b_v -= rate * xp.sum(g_v, axis=0)
-        self.b_h -= rate * xp.sum(g_h, axis=0)
-
-    def bound(self, limit: float) -> None:
-        """Clips every weight to ``[−limit, limit]`` (biases are left free)."""
-        if self.xp is np:
-            for w in (self.w_vh, self.w_hv, self.w_hh):
-                np.clip(w, -limit, limit, out=w)
-        else:
-            self.w_vh = self.xp.clip(self.w_vh, -limit, limit)
-            self.w_hv = self.xp.clip(self.w_hv, -limit, limit)
-            self.w_hh = self.xp.clip(self.w_hh, -limit, limit)
-
-    def finite(self, *extra: Any) -> bool:
-        xp = self.xp
-        return all(bool(xp.all(xp.isfinite(a)))
-                   for a in (self.w_vh, self.w_hv, self.w_hh, self.b_v, self.b_h, *extra))
 
 
 class MSTDPClassifier(ClassifierMixin, BaseEstimator):
@@ -385,7 +201,7 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
             raise ValidationError(f"invalid value for `device`: {self.device!r} (backend "
                                   f"{self.backend!r} runs on the CPU only)", "device",
                                   self.device)
-        return _namespace(self.backend)
+        return namespace(self.backend)
 
     def _init(self, n_pixels: int, classes: np.ndarray) -> None:
         xp = self._check_params()
@@ -407,7 +223,7 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.n_pixels_ = n_pixels
         rng = np.random.default_rng(self.random_state)
-        self.net_ = _Net(n_pixels + classes.size, self.n_hidden, rng, self.init_scale,
+        self.net_ = EnergyNetwork(n_pixels + classes.size, self.n_hidden, rng, self.init_scale,
                          self.dtype, xp, self.device)
         n_vis = n_pixels + classes.size
         self.state_ = self.net_.put(rng.uniform(0.0, 1.0, (self.n_chains, n_vis + self.n_hidden)))
@@ -469,7 +285,7 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         """A context limiting the numpy backend's BLAS to ``blas_threads`` threads."""
         if self.blas_threads is None or self.net_.xp is not np:
             return contextlib.nullcontext()
-        return _thread_controller().limit(limits=self.blas_threads, user_api="blas")
+        return thread_controller().limit(limits=self.blas_threads, user_api="blas")
 
     def _train(self, X: np.ndarray, y: np.ndarray) -> None:
         with self._blas():
@@ -537,7 +353,7 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         for start in range(0, X.shape[0], self.n_chains):
             batch = self.net_.put(data[start:start + self.n_chains])
             s = state[:batch.shape[0], :]
-            v = _to_numpy(self._phases(s, batch, clamp, self.test_phases, 0.0, 0.0))
+            v = to_numpy(self._phases(s, batch, clamp, self.test_phases, 0.0, 0.0))
             out[start:start + batch.shape[0]] = v[:, self.n_pixels_:]
             state[:batch.shape[0], :] = s
         return out
@@ -561,7 +377,7 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         data = np.zeros((n, n_vis), dtype=self.dtype)
         data[:, self.n_pixels_ + self.classes_.tolist().index(label)] = 1.0
         clamp = self._clamp(self.n_pixels_, n_vis)
-        v = _to_numpy(self._phases(state, self.net_.put(data), clamp, phases, 0.0, 0.0))
+        v = to_numpy(self._phases(state, self.net_.put(data), clamp, phases, 0.0, 0.0))
         return np.clip(v[:, :self.n_pixels_], 0.0, 1.0).astype(np.float64)
 
     def training_loop_states(self, X: Any, y: Any) -> dict[str, np.ndarray]:
@@ -575,9 +391,9 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         out: dict[str, list[np.ndarray]] = {"free": [], "clamped_1": [], "clamped_2": []}
         for row in data:
             s = self.net_.xp.asarray(self.state_[:1, :], copy=True)
-            out["free"].append(_to_numpy(s)[0, :self.n_pixels_].copy())
+            out["free"].append(to_numpy(s)[0, :self.n_pixels_].copy())
             for key in ("clamped_1", "clamped_2"):
-                v = _to_numpy(self._phases(s, self.net_.put(row[None, :]), clamp, 1, 0.0, 0.0))
+                v = to_numpy(self._phases(s, self.net_.put(row[None, :]), clamp, 1, 0.0, 0.0))
                 out[key].append(v[0, :self.n_pixels_].copy())
         result = {k: np.clip(np.array(v, dtype=np.float64), 0, 1) for k, v in out.items()}
         result["label"] = y
@@ -592,8 +408,8 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         header = {"format": _FORMAT, "version": _FORMAT_VERSION, "params": self.get_params(),
                   "classes": self.classes_.tolist(), "n_pixels": self.n_pixels_,
                   "n_presentations": self.n_presentations_}
-        arrays = {name: _to_numpy(getattr(self.net_, name)) for name in _ARRAYS[:5]}
-        arrays["state"] = _to_numpy(self.state_)
+        arrays = {name: to_numpy(getattr(self.net_, name)) for name in _ARRAYS[:5]}
+        arrays["state"] = to_numpy(self.state_)
         return atomic_write(path, lambda fh: np.savez(fh, header=np.array(json.dumps(header)),
                                                       **arrays))
 
