@@ -346,12 +346,14 @@ OPTIONS = ["--sizes", "--images", "--plastic", "--json", "--splits", "--test-siz
            "--split", "--quiet", "--no-baselines", "--no-download", "--unknown", "-x",
            "--hidden", "--presentations", "--eval-every", "--alpha", "--chains",
            "--space", "--space-file", "--trials", "--input-code", "--code", "--config",
-           "--top", "--trial", "--confirm-images", "--max-trial-s", "--heartbeat-s"]
+           "--top", "--trial", "--confirm-images", "--max-trial-s", "--heartbeat-s", "--rule",
+           "--layered"]
 VALUES = ["nan", "inf", "-inf", "-1", "0", "1", "3", "1e400", "abc", "", "1,5", "5,5", "1,,2",
           "[1]", "a_plus=nan", "a_plus=-1", "w_min=2", "velocity_m_s=[0,1]", "bogus=1",
           "weight=1e308", "density=2", "test", "train", "doc2vec", "=", "x=", "1" * 30,
           "threshold=0:1", "threshold=2:1:log", "size=5", "plastic=0:1", "latency", "rate",
-          "latency_window_ms=-1", "rate_max_hz=0", "/nonexistent/file.json"]
+          "latency_window_ms=-1", "rate_max_hz=0", "/nonexistent/file.json", "eqprop", "chl",
+          "mstdp"]
 
 
 def _fake_digits(n: int = 3000) -> Any:
@@ -374,7 +376,7 @@ def test_command_line(command, options, capsys):
 
     argv = [*command]
     for opt, value in options:
-        flag = opt in ("--quiet", "--no-baselines", "--no-download", "--json")
+        flag = opt in ("--quiet", "--no-baselines", "--no-download", "--json", "--layered")
         argv += [opt] if flag else [opt, value]
     if command == ["report"]:
         argv.append("/nonexistent/folder")

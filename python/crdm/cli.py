@@ -301,8 +301,9 @@ def _reproduce_mstdp(args: argparse.Namespace) -> int:
                          n_chains=args.chains,
                          symmetric_hidden=args.hidden_rule == "symmetric",
                          weight_bound=args.weight_bound, seed=args.seed,
-                         backend=args.backend)
-    print(f"MSTDP H={config.n_hidden}, alpha={config.alpha:g}, {config.n_chains} chain(s), "
+                         backend=args.backend, rule=args.rule, layered=args.layered)
+    print(f"{config.rule} H={config.n_hidden}{' layered' if config.layered else ''}, "
+          f"alpha={config.alpha:g}, {config.n_chains} chain(s), "
           f"{args.hidden_rule} hidden rule, "
           f"{config.backend}{'' if args.device is None else ' on ' + args.device}; "
           f"{config.presentations} presentations of the first {config.n_train} training "
@@ -626,6 +627,13 @@ def _parser() -> argparse.ArgumentParser:
                       "pixels, generated digits",
         description="Online MSTDP training with checkpoints after every --eval-every "
                     "presentations (resumable), then the full test set and the baselines.")
+    mstdp.add_argument("--rule", choices=("mstdp", "eqprop", "chl"), default="mstdp",
+                       help="learning rule: MSTDP, or a same-framework control on its "
+                            "network: equilibrium propagation or CHL (default mstdp)")
+    mstdp.add_argument("--layered", action="store_true",
+                       help="controls only: the published layered 784-H-10 equilibrium-"
+                            "propagation network and hyper-parameters (--chains is the "
+                            "mini-batch)")
     mstdp.add_argument("--hidden", type=_count(1), default=256, help="hidden units (256)")
     mstdp.add_argument("--presentations", type=_count(1), default=40_000,
                        help="training presentations (default 40000; the paper: 500000)")

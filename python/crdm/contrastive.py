@@ -287,3 +287,26 @@ class ContrastiveClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+    def generate(self, label: Any, n: int = 1, *, random_state: int = 0) -> np.ndarray:
+        """``n`` images ``(n, n_pixels)`` in [0, 1] of class ``label``: pixels start uniform
+        in [0, 1), hidden units at 0, the label units clamped to the one-hot label, then
+        ``test_iterations`` free steps with the pixels free."""
+        check_is_fitted(self, "net_")
+        n = integer("n", n, low=1)
+        if label not in self.classes_.tolist():
+            raise ValidationError(f"`label` {label!r} is not one of {self.classes_.tolist()}",
+                                  "label", label)
+        net = self.net_
+        n_pix, n_lab = self.n_pixels_, self.classes_.size
+        rng = np.random.default_rng(integer("random_state", random_state, low=0))
+        data = np.zeros((n, n_pix + n_lab), dtype=self.dtype)
+        data[:, n_pix + self.classes_.tolist().index(label)] = 1.0
+        s_v = net.put(np.hstack([rng.uniform(0.0, 1.0, (n, n_pix)), data[:, n_pix:]]))
+        s_h = net.put(np.zeros((n, self.n_hidden), self.dtype))
+        clamp = np.zeros(n_pix + n_lab, dtype=self.dtype)
+        clamp[n_pix:] = 1.0
+        with self._blas():
+            net.relax(s_v, s_h, self.test_iterations, self.eps, data=net.put(data),
+                      clamp=net.put(clamp), beta=1.0)
+        return np.clip(to_numpy(s_v)[:, :n_pix], 0.0, 1.0).astype(np.float64)

@@ -195,12 +195,14 @@ class EnergyNetwork:
     def relax(self, s_v: Any, s_h: Any, n_iter: int, eps: float, *, data: Any = None,
               clamp: Any = None, beta: float = 0.0, momentum: float | None = None,
               alpha: float = 0.0, smoothing: float = 0.0, symmetric_hidden: bool = False,
-              nudge: Any = None, nudge_target: Any = None) -> None:
+              nudge: Any = None, nudge_target: Any = None,
+              trace: Any = None) -> None:
         """``n_iter`` steps in place on ``(chains, units)`` states; learning if ``alpha`` or
         ``smoothing`` is non-zero. ``momentum=None``: eq. 1; else eqs. 11-12. ``nudge``
         (``β_n`` on the nudged visible units, 0 elsewhere) adds ``2 β_n (nudge_target − s)``
         to the pressure. With ``data``, clamped units then move a fraction ``beta`` of the way
-        to it (eq. 8). The hard sigmoid clips states to ``[0, 1]`` after every step."""
+        to it (eq. 8). The hard sigmoid clips states to ``[0, 1]`` after every step.
+        ``trace(s_v, s_h)`` is called after every step (for plots of the trajectory)."""
         xp = self.xp
         clip = self.activation == "hard_sigmoid"
         vel_v = xp.zeros_like(s_v) if momentum is not None else None
@@ -244,6 +246,8 @@ class EnergyNetwork:
                 self.b_v += rate * xp.sum(d_v, axis=0)
                 self.b_h += rate * xp.sum(d_h, axis=0)
             r_v, r_h = new_v, new_h
+            if trace is not None:
+                trace(s_v, s_h)
 
     def contrastive_update(self, rate_v: Any, rate_hidden: float, plus: tuple[Any, Any],
                            minus: tuple[Any, Any]) -> None:

@@ -399,6 +399,30 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         result["label"] = y
         return result
 
+    def inference_trace(self, X: Any, y: Any, *, momentum: float | None = None,
+                        n_iterations: int | None = None) -> np.ndarray:
+        """Paper Fig. 2: the states ``(iterations + 1, n_hidden)`` of the hidden units over
+        one clamped phase (pixels and label clamped, learning off) from chain 0's current
+        state, for the first sample of ``X``; ``momentum`` (default: the model's ``m``;
+        ``0.0`` is eq. 1 without momentum) and ``n_iterations`` (default the model's)."""
+        check_is_fitted(self, "net_")
+        X = self._check_x(X, reset=False)
+        data = self._targets(X[:1], np.asarray(y)[:1])
+        clamp = self._clamp(0, data.shape[1])
+        n_vis = data.shape[1]
+        s = self.net_.xp.asarray(self.state_[:1, :], copy=True)
+        s_v = self.net_.xp.asarray(s[:, :n_vis], copy=True)
+        s_h = self.net_.xp.asarray(s[:, n_vis:], copy=True)
+        steps = [to_numpy(s_h)[0].copy()]
+        m = self.momentum if momentum is None else real("momentum", momentum, low=0.0,
+                                                            high=1.0)
+        with self._blas():
+            self.net_.relax(s_v, s_h, n_iterations or self.n_iterations, self.eps_clamped,
+                            data=self.net_.put(data), clamp=clamp, beta=self.beta,
+                            momentum=None if m == 0.0 else m,
+                            trace=lambda _v, h: steps.append(to_numpy(h)[0].copy()))
+        return np.array(steps, dtype=np.float64)
+
     # -- files ----------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
+
 from crdm.cli import main
 
 
@@ -24,7 +26,7 @@ def test_cli_end_to_end_and_resume(mnist_dir, tmp_path, capsys):
     assert len(gen["recognised_per_class"]) == 10 and gen["images_per_class"] == 20
     assert gen["recognised"] == sum(gen["recognised_per_class"]) / 10
     assert "recognised as their label" in out
-    for name in ("curve.png", "generated.png", "training_loop.png"):
+    for name in ("curve.png", "generated.png", "training_loop.png", "momentum.png"):
         assert (tmp_path / name).stat().st_size > 5_000
     assert main(["report", str(tmp_path)]) == 0
     assert "| mstdp |" in capsys.readouterr().out
@@ -59,3 +61,41 @@ def test_hidden_rule_and_backend_are_recorded_and_a_folder_keeps_them(mnist_dir,
     # the same folder with another rule is another experiment: refused, not mixed
     assert main([*argv, "--out", str(tmp_path / "sym"), "--hidden-rule", "paper"]) == 1
     assert "symmetric_hidden" in capsys.readouterr().err
+
+
+def test_controls_run_in_the_same_experiment_and_resume(mnist_dir, tmp_path, capsys):
+    argv = ["reproduce", "mstdp", "--rule", "eqprop", "--layered", "--hidden", "12",
+            "--presentations", "40", "--eval-every", "20", "--chains", "4", "--train-images",
+            "40", "--test-images", "30", "--data-dir", str(mnist_dir), "--out",
+            str(tmp_path), "--quiet"]
+    assert main(argv) == 0
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert [r["model"] for r in record["rows"]] == ["eqprop_layered", "mlp_backprop",
+                                                    "raw_pixels_5nn"]
+    assert record["config"]["rule"] == "eqprop" and record["config"]["layered"] is True
+    first = (tmp_path / "results.csv").read_text()
+    (tmp_path / "checkpoints" / "000000040.pkl").unlink()
+    assert main(argv) == 0
+    assert "resuming after 20 presentations" in capsys.readouterr().out
+    assert (tmp_path / "results.csv").read_text() == first
+    # a folder of the control is not continued as MSTDP
+    assert main([a for a in argv if a not in ("--rule", "eqprop", "--layered")]) == 1
+    assert main([*argv[:2], "--layered", *argv[4:]]) == 1       # layered is for the controls
+    assert "layered" in capsys.readouterr().err
+
+
+def test_momentum_inference_figure(mnist_dir, tmp_path):
+    from crdm.datasets import load_mnist
+    from crdm.mstdp import MSTDPClassifier
+
+    d = load_mnist("train", data_dir=mnist_dir)
+    x, y = d.images[:20].reshape(20, -1) / 255.0, d.labels[:20]
+    model = MSTDPClassifier(16, n_phases=1).fit(x, y)
+    with_m = model.inference_trace(x, y, n_iterations=40)
+    without = model.inference_trace(x, y, momentum=0.0, n_iterations=40)
+    assert with_m.shape == without.shape == (41, 16)
+    np.testing.assert_array_equal(with_m[0], without[0])         # the same starting state
+    assert not np.array_equal(with_m[1:], without[1:])
+    from crdm.reproduce.mstdp import plot_momentum_inference
+
+    assert plot_momentum_inference(model, x, y, tmp_path / "m.png").stat().st_size > 5_000

@@ -25,6 +25,8 @@ import numpy as np
 
 from crdm._checks import integer, real
 from crdm._io import atomic_write
+from crdm.contrastive import RULES, ContrastiveClassifier
+from crdm.errors import ValidationError
 from crdm.mstdp import MSTDPClassifier, load_mstdp
 from crdm.reproduce.fig3 import data_fingerprint
 from crdm.results import ResultFolder
@@ -55,6 +57,11 @@ class MstdpConfig:
     seed: int = 0
     # rounding differs between array libraries, so a run stays on the backend it began on
     backend: str = "numpy"
+    #: the learning rule: MSTDP, or a same-framework control (crdm.contrastive)
+    rule: str = "mstdp"
+    #: controls only: the published 784-H-10 layered equilibrium-propagation network instead
+    #: of MSTDP's (hard sigmoid, Glorot weights, its step sizes and learning rates)
+    layered: bool = False
 
     def __post_init__(self) -> None:
         integer("n_hidden", self.n_hidden, low=1)
@@ -66,9 +73,34 @@ class MstdpConfig:
         integer("n_chains", self.n_chains, low=1)
         integer("seed", self.seed, low=0)
         real("alpha", self.alpha, low=0.0)
+        if self.rule not in ("mstdp", *RULES):
+            raise ValidationError(f"invalid value for `rule`: {self.rule!r} (one of mstdp, "
+                                  f"{', '.join(RULES)})", "rule", self.rule)
+        if self.layered and self.rule == "mstdp":
+            raise ValidationError("`layered` is the equilibrium-propagation network of the "
+                                  "controls; MSTDP runs on its own network", "layered", True)
         self.model()._check_params()   # the model's parameters, backend included
 
-    def model(self, device: str | None = None) -> MSTDPClassifier:
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if self.rule == "mstdp":
+            # folders written before the controls existed hold MSTDP runs: still continued
+            del out["rule"], out["layered"]
+        return out
+
+    def model(self, device: str | None = None) -> Any:
+        if self.rule != "mstdp":
+            if self.layered:
+                return ContrastiveClassifier(self.rule, self.n_hidden,
+                                             batch_size=self.n_chains,
+                                             random_state=self.seed, backend=self.backend,
+                                             device=device)
+            # MSTDP's network and step size; the published learning rates
+            return ContrastiveClassifier(self.rule, self.n_hidden, layered=False,
+                                         activation="sigmoid4", init="uniform", eps=0.2,
+                                         n_free=32, n_nudged=8, batch_size=self.n_chains,
+                                         random_state=self.seed, backend=self.backend,
+                                         device=device)
         return MSTDPClassifier(n_hidden=self.n_hidden, alpha=self.alpha,
                                n_chains=self.n_chains, symmetric_hidden=self.symmetric_hidden,
                                weight_bound=self.weight_bound,
@@ -103,16 +135,16 @@ def run_mstdp(config: MstdpConfig, train: Any, test: Any, out_dir: str | Path, *
     y = np.asarray(train.labels[:config.n_train], dtype=np.int64)
     xt = test.images[:config.n_test].reshape(config.n_test, -1) / 255.0
     yt = np.asarray(test.labels[:config.n_test], dtype=np.int64)
-    stored = {"experiment": "mstdp", **asdict(config),
+    stored = {"experiment": "mstdp", **config.as_dict(),
               "data": {"train": data_fingerprint(x, y), "test": data_fingerprint(xt, yt)}}
     folder = ResultFolder(out_dir, stored, provenance={"crdm_version": __version__})
     say(f"results in {folder.path}")
 
     blocks = _blocks(config)
-    done = [b for b in blocks if folder.has(f"checkpoints/{b:09d}.npz")]
-    model = (load_mstdp(folder.file(f"checkpoints/{done[-1]:09d}.npz"),
-                        backend=config.backend, device=device) if done
-             else config.model(device))
+    suffix = "npz" if config.rule == "mstdp" else "pkl"
+    done = [b for b in blocks if folder.has(f"checkpoints/{b:09d}.{suffix}")]
+    model = (_load(folder.file(f"checkpoints/{done[-1]:09d}.{suffix}"), config, device)
+             if done else config.model(device))
     curve = folder.read_json("curve.json") if done and folder.has("curve.json") else []
     curve = [row for row in curve if row["presentations"] <= (done[-1] if done else 0)]
     start = done[-1] if done else 0
@@ -129,14 +161,17 @@ def run_mstdp(config: MstdpConfig, train: Any, test: Any, out_dir: str | Path, *
             # each block's order comes from its own seed, so a resumed run sees the same
             order = np.random.default_rng([config.seed, begin]).integers(0, config.n_train,
                                                                         end - begin)
-            if not hasattr(model, "net_"):
+            if config.rule != "mstdp":
+                # each training image keeps its own particle (persistent state)
+                model.partial_fit(x, y, classes=np.arange(10), sample_index=order)
+            elif not hasattr(model, "net_"):
                 model.partial_fit(x[order], y[order], classes=np.arange(10))
             else:
                 model.partial_fit(x[order], y[order])
             acc = float(np.mean(model.predict(xt[:config.n_test_curve])
                                 == yt[:config.n_test_curve]))
             curve.append({"presentations": end, "test_accuracy": acc})
-            model.save(folder.file(f"checkpoints/{end:09d}.npz"))
+            _save(model, folder.file(f"checkpoints/{end:09d}.{suffix}"))
             folder.write_json("curve.json", curve)
             bar.update(end - begin)
             say(f"{end} presentations: {100 * acc:.1f} % on {config.n_test_curve} test images")
@@ -144,7 +179,8 @@ def run_mstdp(config: MstdpConfig, train: Any, test: Any, out_dir: str | Path, *
     n_score = min(1000, config.n_train)
     baselines, knn = _baselines(x, y, xt, yt, config, n_score)
     record = {"config": folder.config, "paper": PAPER, "curve": curve, "rows": [
-        {"model": "mstdp", "test_accuracy": float(np.mean(model.predict(xt) == yt)),
+        {"model": config.rule + ("_layered" if config.layered else ""),
+         "test_accuracy": float(np.mean(model.predict(xt) == yt)),
          "test_accuracy_curve_set": curve[-1]["test_accuracy"],
          "train_accuracy": float(np.mean(model.predict(x[:n_score]) == y[:n_score]))},
         *baselines], "generation": _generation_score(model, knn, config)}
@@ -156,7 +192,32 @@ def run_mstdp(config: MstdpConfig, train: Any, test: Any, out_dir: str | Path, *
 GENERATED_PER_CLASS = 20
 
 
-def _generation_score(model: MSTDPClassifier, knn: Any, config: MstdpConfig
+def _save(model: Any, path: Path) -> None:
+    if isinstance(model, MSTDPClassifier):
+        model.save(path)
+    else:
+        import pickle
+
+        atomic_write(path, lambda fh: fh.write(pickle.dumps(model)))
+
+
+def _load(path: Path, config: MstdpConfig, device: str | None) -> Any:
+    if config.rule == "mstdp":
+        return load_mstdp(path, backend=config.backend, device=device)
+    import pickle
+
+    from crdm.errors import DataError
+
+    try:
+        model = pickle.loads(path.read_bytes())   # written by this run (a trusted folder)
+    except Exception as exc:                      # any damage: a typed error
+        raise DataError(f"{path}: damaged checkpoint ({exc})") from exc
+    if not isinstance(model, ContrastiveClassifier):
+        raise DataError(f"{path}: not a checkpoint of this run")
+    return model
+
+
+def _generation_score(model: Any, knn: Any, config: MstdpConfig
                       ) -> dict[str, Any]:
     """How often the raw-pixel 5-NN (fitted on the training images) recognises a generated
     image as the label it was generated from; 10 % is chance."""
@@ -193,7 +254,7 @@ def _baselines(x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray,
     return rows, clf
 
 
-def _write_outputs(folder: ResultFolder, record: dict[str, Any], model: MSTDPClassifier,
+def _write_outputs(folder: ResultFolder, record: dict[str, Any], model: Any,
                    x: np.ndarray, y: np.ndarray, config: MstdpConfig) -> None:
     import matplotlib
 
@@ -222,7 +283,7 @@ def _write_outputs(folder: ResultFolder, record: dict[str, Any], model: MSTDPCla
 
     fig, ax = plt.subplots(figsize=(6, 4))
     pts = [(r["presentations"], 100 * r["test_accuracy"]) for r in record["curve"]]
-    ax.plot(*zip(*pts, strict=True), "o-", label="MSTDP")
+    ax.plot(*zip(*pts, strict=True), "o-", label=record["rows"][0]["model"])
     for row, color in zip(record["rows"][1:], ("tab:green", "tab:orange"), strict=False):
         ax.axhline(100 * row["test_accuracy_curve_set"], ls="--", lw=1, color=color,
                    label=row["model"])
@@ -243,6 +304,9 @@ def _write_outputs(folder: ResultFolder, record: dict[str, Any], model: MSTDPCla
     fig.suptitle("generated digits, one row per clamped label", fontsize=10)
     save(fig, "generated.png")
 
+    if not isinstance(model, MSTDPClassifier):
+        return
+    plot_momentum_inference(model, x, y, folder.file("momentum.png"))
     states = model.training_loop_states(x[:8], y[:8])
     fig, axes = plt.subplots(3, 8, figsize=(8, 3.4))
     for r, key in enumerate(("free", "clamped_1", "clamped_2")):
@@ -251,3 +315,33 @@ def _write_outputs(folder: ResultFolder, record: dict[str, Any], model: MSTDPCla
             axes[r, k].axis("off")
         axes[r, 0].set_title(key, fontsize=7, loc="left")
     save(fig, "training_loop.png")
+
+
+def plot_momentum_inference(model: MSTDPClassifier, x: np.ndarray, y: np.ndarray,
+                            path: Path, *, n_units: int = 4, n_iterations: int = 64) -> Path:
+    """Paper Fig. 2: hidden units' states over the iterations of one clamped phase (the first
+    training image), with the model's momentum (eqs. 11-12) and without (eq. 1). The units
+    shown are those that move most with momentum."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with_m = model.inference_trace(x, y, n_iterations=n_iterations)
+    without = model.inference_trace(x, y, momentum=0.0, n_iterations=n_iterations)
+    units = np.argsort(-np.abs(with_m[-1] - with_m[0]))[:n_units]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for k, u in enumerate(units):
+        color = plt.get_cmap("tab10")(k)
+        ax.plot(with_m[:, u], color=color, label=f"unit {u}, m = {model.momentum:g}")
+        ax.plot(without[:, u], color=color, ls="--", label=f"unit {u}, no momentum")
+    ax.set_xlabel("iteration of the clamped phase")
+    ax.set_ylabel("state s")
+    ax.set_title("momentum inference (paper Fig. 2): overshoot, then settling", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, ncol=2)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return atomic_write(Path(path), lambda fh: fh.write(buf.getvalue()))
