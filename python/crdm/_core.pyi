@@ -1,13 +1,16 @@
 """Type stubs of the compiled module ``crdm._core`` (``rust/python/src/lib.rs``)."""
 
-from typing import TypedDict
+from typing import TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import Self
+
+__all__ = ["Engine", "SparseProjection", "__version__", "_trigger_panic", "gram_candidates"]
 
 __version__: str
 
-class RunStats(TypedDict):
+class _RunStats(TypedDict):
     n_spikes: int
     n_forced: int
     n_stimulus_dropped: int
@@ -15,7 +18,7 @@ class RunStats(TypedDict):
     n_lost: int
     n_stdp_updates: int
 
-class RunOutput(TypedDict):
+class _RunOutput(TypedDict):
     spike_nodes: npt.NDArray[np.uint32]
     spike_ticks: npt.NDArray[np.uint32]
     spike_forced: npt.NDArray[np.bool_]
@@ -26,13 +29,14 @@ class RunOutput(TypedDict):
     snapshots: npt.NDArray[np.float64]
     final_weights: npt.NDArray[np.float64]
     spike_counts: npt.NDArray[np.uint32]
-    stats: RunStats
+    stats: _RunStats
 
+@final
 class Engine:
     """A network compiled for one tick length. Errors raise ``crdm.errors`` classes."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         refractory_ms: npt.NDArray[np.float64],
         threshold: npt.NDArray[np.float64],
         tau_m_ms: npt.NDArray[np.float64],
@@ -43,7 +47,7 @@ class Engine:
         velocity_m_s: npt.NDArray[np.float64],
         plastic: npt.NDArray[np.bool_],
         dt_ms: float,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def n_nodes(self) -> int: ...
     @property
@@ -78,7 +82,7 @@ class Engine:
         snapshot_ticks: list[int],
         snapshot_edges: npt.NDArray[np.int64],
         memory_limit_bytes: int,
-    ) -> RunOutput: ...
+    ) -> _RunOutput: ...
 
     def run_batch(
         self,
@@ -94,20 +98,21 @@ class Engine:
         snapshot_edges: npt.NDArray[np.int64],
         memory_limit_bytes: int,
         n_threads: int,
-    ) -> list[RunOutput]: ...
+    ) -> list[_RunOutput]: ...
 
+@final
 class SparseProjection:
     """A sparse matrix in compressed-row form (scipy's CSR arrays, checked once) that
     projects weight changes. Errors raise ``crdm.errors`` classes."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         n_rows: int,
         n_cols: int,
         indptr: npt.NDArray[np.int64],
         indices: npt.NDArray[np.int64],
         data: npt.NDArray[np.float64],
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def shape(self) -> tuple[int, int]: ...
     def changes(
