@@ -128,3 +128,14 @@ def test_pixels_outside_0_1_and_unknown_particles_are_refused(digits):
     with pytest.raises(ValidationError) as info:
         model.partial_fit(x[:20], y[:20], sample_index=np.array([25]))
     assert info.value.field == "sample_index"
+
+
+@pytest.mark.parametrize("cls", ["mstdp", "contrastive"])
+def test_empty_or_ragged_input_is_a_typed_error(cls):
+    from crdm.mstdp import MSTDPClassifier
+
+    model = MSTDPClassifier(4) if cls == "mstdp" else ContrastiveClassifier(n_hidden=4)
+    for bad in (np.zeros((0, 784)), [[0.0, 1.0], [0.5]]):
+        with pytest.raises(ValidationError) as info:
+            model.fit(bad, np.zeros(len(bad)))
+        assert info.value.field == "X"

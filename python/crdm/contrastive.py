@@ -30,15 +30,14 @@ here), and MSTDP's network (``layered=False, activation="sigmoid4", init="unifor
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from crdm._checks import integer, real
-from crdm.energy import EnergyNetwork, namespace, thread_controller, to_numpy
+from crdm.energy import EnergyNetwork, blas_limit, check_pixels, namespace, to_numpy
 from crdm.errors import ValidationError
 
 __all__ = ["RULES", "ContrastiveClassifier"]
@@ -169,17 +168,10 @@ class ContrastiveClassifier(ClassifierMixin, BaseEstimator):
         self._sign_rng = np.random.default_rng([self.random_state, 2])
 
     def _blas(self) -> Any:
-        if self.blas_threads is None or self.net_.xp is not np:
-            return contextlib.nullcontext()
-        return thread_controller().limit(limits=self.blas_threads, user_api="blas")
+        return blas_limit(self.blas_threads, self.net_.xp)
 
     def _check_x(self, X: Any, reset: bool) -> np.ndarray:
-        X = validate_data(self, X, reset=reset, dtype=np.float64)
-        if X.size and (X.min() < 0.0 or X.max() > 1.0):
-            bad = X.min() if X.min() < 0.0 else X.max()
-            raise ValidationError(f"pixel values must lie in [0, 1] (scale images by 1/255), "
-                                  f"found {bad}", "X", float(bad))
-        return X
+        return check_pixels(self, X, reset=reset)
 
     # -- training -------------------------------------------------------------------------
 

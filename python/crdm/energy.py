@@ -20,6 +20,7 @@ layered setting), visible units never to each other. ``W[j, i]`` is the weight `
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Any
 
@@ -27,8 +28,8 @@ import numpy as np
 
 from crdm.errors import ValidationError
 
-__all__ = ["ACTIVATIONS", "BACKENDS", "EnergyNetwork", "namespace", "thread_controller",
-           "to_numpy"]
+__all__ = ["ACTIVATIONS", "BACKENDS", "EnergyNetwork", "blas_limit", "check_pixels",
+           "namespace", "thread_controller", "to_numpy"]
 
 ACTIVATIONS = ("sigmoid4", "hard_sigmoid")
 _ARRAYS = ("w_vh", "w_hv", "w_hh", "b_v", "b_h")
@@ -77,6 +78,29 @@ def _gemm(dtype: np.dtype) -> Any:
     from scipy.linalg import blas
 
     return blas.sgemm if dtype == np.float32 else blas.dgemm
+
+
+def blas_limit(blas_threads: int | None, xp: Any) -> Any:
+    """A context limiting the numpy backend's BLAS to ``blas_threads`` threads (``None``: the
+    library's default; other backends: no limit)."""
+    if blas_threads is None or xp is not np:
+        return contextlib.nullcontext()
+    return thread_controller().limit(limits=blas_threads, user_api="blas")
+
+
+def check_pixels(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
+    """scikit-learn's input checks for ``estimator``, as typed errors, and pixels in [0, 1]."""
+    from sklearn.utils.validation import validate_data
+
+    try:
+        X = validate_data(estimator, X, reset=reset, dtype=np.float64)
+    except ValueError as exc:
+        raise ValidationError(f"invalid `X`: {exc}", "X", getattr(X, "shape", None)) from None
+    if X.size and (X.min() < 0.0 or X.max() > 1.0):
+        bad = X.min() if X.min() < 0.0 else X.max()
+        raise ValidationError(f"pixel values must lie in [0, 1] (scale images by 1/255), "
+                              f"found {bad}", "X", float(bad))
+    return X
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -70,18 +70,17 @@ Choices where the paper is ambiguous (made here, and kept consistent everywhere)
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from crdm._checks import integer, real
 from crdm._io import atomic_write, check_header, read_npz
-from crdm.energy import EnergyNetwork, namespace, thread_controller, to_numpy
+from crdm.energy import EnergyNetwork, blas_limit, check_pixels, namespace, to_numpy
 from crdm.errors import CrdmError, DataError, MemoryLimitError, ValidationError
 
 __all__ = ["MSTDPClassifier", "load_mstdp"]
@@ -241,12 +240,7 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         return self.net_.put(clamp)
 
     def _check_x(self, X: Any, reset: bool) -> np.ndarray:
-        X = validate_data(self, X, reset=reset, dtype=np.float64)
-        if X.size and (X.min() < 0.0 or X.max() > 1.0):
-            bad = X.min() if X.min() < 0.0 else X.max()
-            raise ValidationError(f"pixel values must lie in [0, 1] (scale images by 1/255), "
-                                  f"found {bad}", "X", float(bad))
-        return X
+        return check_pixels(self, X, reset=reset)
 
     # -- training -------------------------------------------------------------------------
 
@@ -282,10 +276,7 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _blas(self) -> Any:
-        """A context limiting the numpy backend's BLAS to ``blas_threads`` threads."""
-        if self.blas_threads is None or self.net_.xp is not np:
-            return contextlib.nullcontext()
-        return thread_controller().limit(limits=self.blas_threads, user_api="blas")
+        return blas_limit(self.blas_threads, self.net_.xp)
 
     def _train(self, X: np.ndarray, y: np.ndarray) -> None:
         with self._blas():
