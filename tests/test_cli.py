@@ -79,3 +79,19 @@ def test_bench_reports_every_configuration_with_the_same_work_on_any_core_count(
     assert record["machine"]["cores"] >= 1
     assert main(["bench", "--sizes", "5", "--images", "2", "--data-dir", str(mnist_dir)]) == 0
     assert "Mevents/s/core" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option", [["--network", "velocity_m_s=-1"], ["--duration-ms", "1e12"],
+                                    ["--input-code", "latency", "--code",
+                                     "latency_window_ms=-1"]])
+def test_a_bad_setting_is_refused_before_data_is_read_or_a_folder_made(option, tmp_path,
+                                                                       capsys, monkeypatch):
+    from crdm import datasets
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data read before the configuration was checked")
+
+    monkeypatch.setattr(datasets, "load_mnist", no_data)
+    assert main(["reproduce", "fig3", *option, "--out", str(tmp_path / "out")]) == 1
+    assert "ValidationError" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -136,6 +136,9 @@ class Fig3Config:
             if self.pixel_threshold != 0.0:
                 raise ValidationError("`pixel_threshold` is set inside `input_code` when one "
                                       "is given", "pixel_threshold", self.pixel_threshold)
+        # a bad run length or network parameter is refused here, before any work starts
+        self.run_config(stdp=True)
+        input_recurrent(1, seed=self.seed, plastic=self.plastic, **self.network_params)
 
     @property
     def code(self) -> InputCode:
