@@ -25,8 +25,9 @@ def test_demo_prints_accuracy_beside_raw_pixels_and_writes_the_figure(mnist_dir,
     assert (out / "fig3.png").stat().st_size > 10_000
     rows = list(csv.DictReader((out / "results.csv").open()))
     models = {r["model"] for r in rows}
-    assert models == {"raw_pixels", "crdm_all", "crdm_recurrent", "stdp_off_counts",
-                      "random_projection"}
+    assert models == {"raw_pixels", "binary_pixels", "crdm_all", "crdm_recurrent",
+                      "stdp_off_counts", "random_projection"}
+    assert "binary pixels" in text
     # one size × 1 sample time (100 ms) × (weights: eu, cos; delta: eu, cos) per CRDM edge set
     assert sum(r["model"] == "crdm_all" for r in rows) == 4
     for r in rows:
@@ -34,6 +35,7 @@ def test_demo_prints_accuracy_beside_raw_pixels_and_writes_the_figure(mnist_dir,
     assert main(["report", str(out)]) == 0
     table = capsys.readouterr().out
     assert "| 5 | 71.66 |" in table and "Raw pixels: Euclidean" in table
+    assert "Binary pixels: Euclidean" in table
     assert main(["report", str(out / "chunks")]) == 1
     assert "DataError" in capsys.readouterr().err
 

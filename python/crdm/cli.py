@@ -54,9 +54,10 @@ def _summary(result: Any) -> str:
     def cell(row: dict | None) -> str:
         return "-" if row is None else f"{100 * row['mean']:6.2f} ± {100 * row['sd']:4.2f}%"
 
-    lines.append(f"{'raw pixels':<34} {'':>4} {'':>5} "
-                 f"{cell(result.best('raw_pixels', 'euclidean')):>15} "
-                 f"{cell(result.best('raw_pixels', 'cosine')):>15}")
+    for label, model in (("raw pixels", "raw_pixels"), ("binary pixels", "binary_pixels")):
+        lines.append(f"{label:<34} {'':>4} {'':>5} "
+                     f"{cell(result.best(model, 'euclidean')):>15} "
+                     f"{cell(result.best(model, 'cosine')):>15}")
     sizes = sorted({r["size"] for r in result.rows if r["model"] == "crdm_all"})
     models = (("CRDM weights, all edges (paper)", "crdm_all", "weights"),
               ("CRDM Δw, all edges", "crdm_all", "delta"),

@@ -422,3 +422,18 @@ def test_the_default_code_keeps_folders_of_earlier_runs(digits, tmp_path):
     with pytest.raises(ValidationError) as info:
         small(pixel_threshold=0.2, input_code=InputCode("latency"))
     assert info.value.field == "pixel_threshold"
+
+
+def test_binary_pixels_are_what_the_code_shows_the_network(digits, tmp_path):
+    from crdm.input_codes import InputCode
+
+    images, labels = digits
+    cfg = small(input_code=InputCode("latency", pixel_threshold=0.4))
+    result = run_fig3(cfg, images, labels, tmp_path / "run", progress=False)
+    x = images[:cfg.n_images].reshape(cfg.n_images, -1) / 255.0
+    want = wknn_protocol((x > 0.4).astype(float), labels[:cfg.n_images].astype(np.int64),
+                         n_splits=cfg.n_splits, n_test=cfg.test_size)
+    for metric in ("euclidean", "cosine"):
+        (row,) = [r for r in result.rows if r["model"] == "binary_pixels"
+                  and r["metric"] == metric]
+        assert row["accuracies"] == want[metric].accuracies.tolist()

@@ -17,6 +17,8 @@ distances are the same for both forms; cosine distances are not. Baselines on th
 and the same splits:
 
 * ``raw_pixels``: the pixel intensities in [0, 1];
+* ``binary_pixels``: 1 where a pixel exceeds the input code's threshold, else 0 (what the
+  binary code shows the network);
 * ``random_projection``: the pixels through a seeded Gaussian random projection to as many
   features as the k-NN sees for ``crdm_all``;
 * ``stdp_off_counts``: the same network with STDP off; spike counts of the recurrent nodes
@@ -579,6 +581,12 @@ def run_fig3(config: Fig3Config, images: np.ndarray, labels: np.ndarray, out_dir
         rows = _rows("raw_pixels", None, None, _evaluate(x, y, config), 784, 784, config,
                      feature_name="pixels")
         folder.write_json("eval/raw_pixels.json", {"rows": rows})
+    if config.baselines and not folder.has("eval/binary_pixels.json"):
+        # what the binary code shows the network: which pixels exceed the threshold
+        binary = (x > config.code.pixel_threshold).astype(np.float64)
+        rows = _rows("binary_pixels", None, None, _evaluate(binary, y, config), 784, 784,
+                     config, feature_name="pixels")
+        folder.write_json("eval/binary_pixels.json", {"rows": rows})
     todo = [(size, name, a, b) for size in config.sizes
             for name, a, b in _chunk_names(config, size) if not folder.has(name)]
     total = len(config.sizes) * len(_chunk_names(config, config.sizes[0]))
@@ -614,8 +622,9 @@ def run_fig3(config: Fig3Config, images: np.ndarray, labels: np.ndarray, out_dir
 def _collect(folder: ResultFolder) -> tuple[list[dict[str, Any]], dict[int, dict[str, float]]]:
     rows: list[dict[str, Any]] = []
     activity = {}
-    if folder.has("eval/raw_pixels.json"):
-        rows += folder.read_json("eval/raw_pixels.json")["rows"]
+    for name in ("raw_pixels", "binary_pixels"):
+        if folder.has(f"eval/{name}.json"):
+            rows += folder.read_json(f"eval/{name}.json")["rows"]
     for size in folder.config["sizes"]:     # every size this folder has been asked for
         name = f"eval/n{size:04d}.json"
         if folder.has(name):

@@ -38,9 +38,12 @@ def _fig3(record: dict[str, Any]) -> str:
     out = [f"{cfg['n_images']} images, {cfg['n_splits']} splits of "
            f"{cfg['n_images'] - cfg['test_size']}/{cfg['test_size']}, weighted {cfg['k']}-NN; "
            f"sketch {cfg['sketch_dim'] or 'none'}; data {cfg['data']['source']}", ""]
-    raw = {m: (_pick(rows, model="raw_pixels", metric=m) or [None])[0]
-           for m in ("euclidean", "cosine")}
-    out.append(f"Raw pixels: Euclidean {_pct(raw['euclidean'])}, cosine {_pct(raw['cosine'])}.")
+    for label, model in (("Raw pixels", "raw_pixels"), ("Binary pixels", "binary_pixels")):
+        raw = {m: (_pick(rows, model=model, metric=m) or [None])[0]
+               for m in ("euclidean", "cosine")}
+        if raw["euclidean"] is not None or model == "raw_pixels":
+            out.append(f"{label}: Euclidean {_pct(raw['euclidean'])}, cosine "
+                       f"{_pct(raw['cosine'])}.")
     out.append("")
     head = ("| N | paper (Eucl.) | all edges, Eucl. @300 | all edges, Eucl. best (t) | "
             "all edges, cos. best | all edges, trajectory, cos. | recurrent only, Eucl. best "
