@@ -45,8 +45,8 @@ from crdm._checks import integer, real
 from crdm._io import atomic_write
 from crdm.errors import ValidationError
 from crdm.protocol import GramNeighbours, split_indices, split_seeds, weighted_vote
-from crdm.reproduce._common import check_sizes, default_test_size
-from crdm.reproduce.fig3 import PAPER_SIZES, data_fingerprint
+from crdm.reproduce._common import check_sizes, data_fingerprint, default_test_size, unit_pixels
+from crdm.reproduce.fig3 import PAPER_SIZES
 from crdm.results import ResultFolder
 
 __all__ = ["AnnConfig", "hidden_activations", "one_per_class", "parameter_counts", "run_ann",
@@ -213,9 +213,9 @@ def run_ann(config: AnnConfig, train_images: np.ndarray, train_labels: np.ndarra
     if test_images.shape[0] < n:
         raise ValidationError(f"`n_images` = {n} but the test data has {test_images.shape[0]}",
                               "n_images", n)
-    tx = test_images[:n].reshape(n, -1).astype(np.float64) / 255.0
+    tx = unit_pixels(test_images[:n], "test_images")
     ty = np.asarray(test_labels[:n], dtype=np.int64)
-    rx = train_images.reshape(train_images.shape[0], -1).astype(np.float64) / 255.0
+    rx = unit_pixels(train_images, "train_images")
     ry = np.asarray(train_labels, dtype=np.int64)
     stored = {"experiment": "ann", **config.as_dict(),
               "data": {"source": data_source, "test_sha256": data_fingerprint(tx, ty),

@@ -31,8 +31,12 @@ from crdm.errors import ValidationError
 from crdm.network import Network, two_block_sbm
 from crdm.paths import temporal_graph, temporal_paths
 from crdm.protocol import GramNeighbours, points_under_test, wknn_neighbours
-from crdm.reproduce._common import check_network_params, default_test_size
-from crdm.reproduce.fig3 import data_fingerprint
+from crdm.reproduce._common import (
+    check_network_params,
+    data_fingerprint,
+    default_test_size,
+    unit_pixels,
+)
 from crdm.results import ResultFolder
 from crdm.simulation import (
     MODEL_REVISION,
@@ -185,7 +189,7 @@ def run_fig1(config: Fig1Config, images: np.ndarray, labels: np.ndarray, out_dir
     if images.shape[0] < n:
         raise ValidationError(f"`n_images` = {n} but the data has {images.shape[0]} images",
                               "n_images", n)
-    x = images[:n].reshape(n, -1).astype(np.float64) / 255.0
+    x = unit_pixels(images[:n])
     y = np.asarray(labels[:n], dtype=np.int64)
     stored = {"experiment": "fig1", "model_revision": MODEL_REVISION, **config.as_dict(),
               "data": {"source": data_source, "sha256": data_fingerprint(x, y)}}

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import hashlib
 import io
 import os
 import warnings
@@ -60,7 +59,13 @@ from crdm.errors import ValidationError
 from crdm.input_codes import InputCode
 from crdm.network import Network, input_recurrent
 from crdm.protocol import GramNeighbours, points_under_test, wknn_neighbours
-from crdm.reproduce._common import check_network_params, check_sizes, default_test_size
+from crdm.reproduce._common import (
+    check_network_params,
+    check_sizes,
+    data_fingerprint,
+    default_test_size,
+    unit_pixels,
+)
 from crdm.results import ResultFolder
 from crdm.simulation import MODEL_REVISION, RunConfig, Simulator, StdpParams
 
@@ -520,13 +525,6 @@ def _chunk_names(config: Fig3Config, size: int) -> list[tuple[str, int, int]]:
             for start in range(0, config.n_images, config.chunk_size)]
 
 
-def data_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
-    """SHA-256 of the images and labels a run uses (stored with its results)."""
-    h = hashlib.sha256(np.ascontiguousarray(images).tobytes())
-    h.update(np.ascontiguousarray(labels).astype(np.int64).tobytes())
-    return h.hexdigest()
-
-
 @dataclass
 class Fig3Result:
     """What :func:`run_fig3` wrote: the rows of every evaluation and the output paths."""
@@ -564,12 +562,11 @@ def run_fig3(config: Fig3Config, images: np.ndarray, labels: np.ndarray, out_dir
         raise ValidationError(f"`n_images` = {config.n_images} but the data has "
                               f"{min(x.shape[0], y.shape[0])} images", "n_images",
                               config.n_images)
-    x = x[:config.n_images].reshape(config.n_images, -1)
+    x = unit_pixels(x[:config.n_images])
     y = y[:config.n_images].astype(np.int64)
     if x.shape[1] != 784:
         raise ValidationError(f"images have {x.shape[1]} pixels; Figure 3 uses 28×28 images",
                               "images", x.shape)
-    x = x.astype(np.float64) / 255.0 if np.issubdtype(x.dtype, np.integer) else x.astype(float)
     stored = {"experiment": "fig3", "model_revision": MODEL_REVISION, **config.as_dict(),
               "data": {"source": data_source, "sha256": data_fingerprint(x, y)}}
     # sizes are independent pieces of work: a rerun with more sizes continues the folder

@@ -28,7 +28,7 @@ from crdm._io import atomic_write
 from crdm.contrastive import RULES, ContrastiveClassifier
 from crdm.errors import ValidationError
 from crdm.mstdp import MSTDPClassifier, load_mstdp
-from crdm.reproduce.fig3 import data_fingerprint
+from crdm.reproduce._common import data_fingerprint, unit_pixels
 from crdm.results import ResultFolder
 
 __all__ = ["MstdpConfig", "run_mstdp"]
@@ -131,9 +131,9 @@ def run_mstdp(config: MstdpConfig, train: Any, test: Any, out_dir: str | Path, *
     for name, digits, n in (("n_train", train, config.n_train), ("n_test", test, config.n_test),
                             ("n_test_curve", test, config.n_test_curve)):
         integer(name, n, high=len(digits))
-    x = train.images[:config.n_train].reshape(config.n_train, -1) / 255.0
+    x = unit_pixels(train.images[:config.n_train], "train.images")
     y = np.asarray(train.labels[:config.n_train], dtype=np.int64)
-    xt = test.images[:config.n_test].reshape(config.n_test, -1) / 255.0
+    xt = unit_pixels(test.images[:config.n_test], "test.images")
     yt = np.asarray(test.labels[:config.n_test], dtype=np.int64)
     stored = {"experiment": "mstdp", **config.as_dict(),
               "data": {"train": data_fingerprint(x, y), "test": data_fingerprint(xt, yt)}}

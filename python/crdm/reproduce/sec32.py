@@ -50,9 +50,8 @@ from crdm.protocol import (
     split_seeds,
     wknn_neighbours,
 )
-from crdm.reproduce._common import default_test_size
+from crdm.reproduce._common import data_fingerprint, default_test_size, unit_pixels
 from crdm.reproduce.fig1 import Fig1Config, PathSettings, _ChunkCorpora, encode_paths
-from crdm.reproduce.fig3 import data_fingerprint
 from crdm.results import ResultFolder
 from crdm.simulation import MODEL_REVISION, RunConfig, Simulator, StdpParams, image_stimulus
 
@@ -241,7 +240,7 @@ def run_sec32(config: Sec32Config, images: np.ndarray, labels: np.ndarray,
     y_all = np.asarray(labels, dtype=np.int64)
     stream, encode = stdp_stream(y_all, config)
     used = np.concatenate([stream, encode])
-    x = images.reshape(images.shape[0], -1)[used].astype(np.float64) / 255.0
+    x = unit_pixels(np.asarray(images).reshape(len(images), -1)[used])
     y = y_all[used]
     x_stream, xe, ye = x[:stream.size], x[stream.size:], y[stream.size:]
     stored = {"experiment": "sec32", "model_revision": MODEL_REVISION, **config.as_dict(),

@@ -29,7 +29,7 @@ import numpy as np
 
 from crdm.errors import CrdmError, ValidationError
 from crdm.protocol import wknn_protocol
-from crdm.reproduce.fig3 import data_fingerprint
+from crdm.reproduce._common import data_fingerprint, unit_pixels
 from crdm.results import ResultFolder
 from crdm.tune.objective import SearchSettings, TrialTooSlow, evaluate, trial_configuration
 from crdm.tune.space import Dimension, space_from_dict, space_to_dict, suggest
@@ -76,17 +76,9 @@ def split_training_images(images: np.ndarray, labels: np.ndarray, settings: Sear
         raise ValidationError(f"the search needs {need} training images (n_images + "
                               f"n_confirm), the data has {min(x.shape[0], y.shape[0])}",
                               "n_images", settings.n_images)
-    x = x.reshape(x.shape[0], -1)
-    if np.issubdtype(x.dtype, np.integer):
-        x = x.astype(np.float64) / 255.0
-    else:
-        x = x.astype(np.float64)
-        if x.size and (x.min() < 0.0 or x.max() > 1.0):
-            raise ValidationError("float images must be grey levels in [0, 1]", "images",
-                                  (float(x.min()), float(x.max())))
     order = np.random.default_rng(settings.seed).permutation(x.shape[0])[:need]
     s, c = order[:settings.n_images], order[settings.n_images:]
-    return TuneData(x[s], y[s], x[c], y[c], source)
+    return TuneData(unit_pixels(x[s]), y[s], unit_pixels(x[c]), y[c], source)
 
 
 def pixel_baseline(images: np.ndarray, labels: np.ndarray, settings: SearchSettings
