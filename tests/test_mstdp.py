@@ -274,3 +274,17 @@ def test_blas_runs_on_the_chosen_number_of_threads(digits, monkeypatch, blas_thr
     model.generate(y[0])
     assert seen and set(seen) == {1 if blas_threads == 1 else outside}
     assert max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas") == outside
+
+
+def test_layered_hard_sigmoid_network_for_ablations(digits):
+    """The MSTDP rule on the equilibrium-propagation network: no hidden-to-hidden weights
+    (they stay zero while the rule learns), rates clip(s, 0, 1) and states in [0, 1]."""
+    x, y = digits
+    model = MSTDPClassifier(8, n_phases=2, n_chains=2, activation="hard_sigmoid",
+                            layered=True).fit(x, y)
+    assert not model.net_.w_hh.any()
+    assert model.state_.min() >= 0.0 and model.state_.max() <= 1.0
+    assert model.n_presentations_ == len(x)
+    with pytest.raises(ValidationError) as info:
+        MSTDPClassifier(8, activation="hard_sigmoid", smoothing=0.1).fit(x, y)
+    assert info.value.field == "smoothing"

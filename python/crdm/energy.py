@@ -261,12 +261,15 @@ class EnergyNetwork:
                 d_v, d_h = new_v - r_v, new_h - r_h
                 self._add_outer(self.w_vh, rate, r_v, d_h)
                 self._add_outer(self.w_hv, rate, r_h, d_v)
-                if symmetric_hidden:
+                if not self.hidden_recurrent:
+                    pass                    # layered: W_hh stays zero
+                elif symmetric_hidden:
                     self._add_outer(self.w_hh, rate / 2, r_h, d_h)
                     self._add_outer(self.w_hh, rate / 2, d_h, r_h)
+                    self._zero_diagonal()
                 else:
                     self._add_outer(self.w_hh, rate, r_h, d_h)
-                self._zero_diagonal()
+                    self._zero_diagonal()
                 self.b_v += rate * xp.sum(d_v, axis=0)
                 self.b_h += rate * xp.sum(d_h, axis=0)
             r_v, r_h = new_v, new_h

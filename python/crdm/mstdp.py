@@ -80,7 +80,14 @@ from sklearn.utils.validation import check_is_fitted
 
 from crdm._checks import integer, real
 from crdm._io import atomic_write, check_header, read_npz
-from crdm.energy import EnergyNetwork, blas_limit, check_pixels, namespace, to_numpy
+from crdm.energy import (
+    ACTIVATIONS,
+    EnergyNetwork,
+    blas_limit,
+    check_pixels,
+    namespace,
+    to_numpy,
+)
 from crdm.errors import CrdmError, DataError, MemoryLimitError, ValidationError
 
 __all__ = ["MSTDPClassifier", "load_mstdp"]
@@ -113,6 +120,11 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         clamped phase (not in the paper; ``None`` = unbounded, the paper's rule).
     test_phases : clamped/free phase pairs when predicting or generating (3).
     init_scale : weights and biases start uniform in ``(−init_scale, init_scale)`` (0.1).
+    activation : the rate ``ρ``: ``"sigmoid4"`` (the paper's) or ``"hard_sigmoid"``
+        (``clip(s, 0, 1)``, states clipped: the equilibrium-propagation setting; not in the
+        paper, for ablations against the controls of ``crdm.contrastive``).
+    layered : no hidden-to-hidden weights (``False``, the paper's network; ``True`` for the
+        same ablations).
     n_chains : independent chains trained together (1 = the paper's online rule).
     n_epochs : passes over the data in :meth:`fit`, each in a seeded random order.
     random_state : seed of the initial weights, states and sample order.
@@ -139,7 +151,8 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
                  test_phases: int = 3, init_scale: float = 0.1, n_chains: int = 1,
                  n_epochs: int = 1, random_state: int = 0, dtype: str = "float32",
                  backend: str = "numpy", device: str | None = None,
-                 blas_threads: int | None = 1) -> None:
+                 blas_threads: int | None = 1, activation: str = "sigmoid4",
+                 layered: bool = False) -> None:
         self.n_hidden = n_hidden
         self.alpha = alpha
         self.n_phases = n_phases
@@ -160,6 +173,8 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         self.backend = backend
         self.device = device
         self.blas_threads = blas_threads
+        self.activation = activation
+        self.layered = layered
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -190,6 +205,15 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
                                   "momentum", m)
         if self.blas_threads is not None:
             integer("blas_threads", self.blas_threads, low=1)
+        if self.activation not in ACTIVATIONS:
+            raise ValidationError(f"invalid value for `activation`: {self.activation!r} (one "
+                                  f"of {', '.join(ACTIVATIONS)})", "activation",
+                                  self.activation)
+        if not isinstance(self.layered, bool):
+            raise ValidationError("`layered` must be True or False", "layered", self.layered)
+        if self.smoothing and self.activation != "sigmoid4":
+            raise ValidationError("path smoothing (Section 2.7) is written for sigmoid4 rates",
+                                  "smoothing", self.smoothing)
         if self.dtype not in ("float32", "float64"):
             raise ValidationError(f"invalid value for `dtype`: {self.dtype!r} ('float32' or "
                                   "'float64')", "dtype", self.dtype)
@@ -223,7 +247,8 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         self.n_pixels_ = n_pixels
         rng = np.random.default_rng(self.random_state)
         self.net_ = EnergyNetwork(n_pixels + classes.size, self.n_hidden, rng, self.init_scale,
-                         self.dtype, xp, self.device)
+                                  self.dtype, xp, self.device, activation=self.activation,
+                                  hidden_recurrent=not self.layered)
         n_vis = n_pixels + classes.size
         self.state_ = self.net_.put(rng.uniform(0.0, 1.0, (self.n_chains, n_vis + self.n_hidden)))
         self.n_presentations_ = 0
