@@ -139,3 +139,19 @@ def test_empty_or_ragged_input_is_a_typed_error(cls):
         with pytest.raises(ValidationError) as info:
             model.fit(bad, np.zeros(len(bad)))
         assert info.value.field == "X"
+
+
+@pytest.mark.parametrize("activation", ["sigmoid4", "sigmoid4_shifted"])
+def test_smooth_rates_and_their_derivative_in_the_pressure(activation):
+    """``R(s) − s = ρ'(s) · input − s`` with ``ρ'`` the derivative of the rate function."""
+    net = tiny_net(activation)
+    s = np.linspace(-1.0, 2.0, 7)
+    r = net.rates(s)
+    want = 1.0 / (1.0 + np.exp(-4.0 * s + (2.0 if activation == "sigmoid4_shifted" else 0.0)))
+    np.testing.assert_allclose(r, want)
+    h = 1e-6
+    derivative = (net.rates(s + h) - net.rates(s - h)) / (2 * h)
+    s_v, s_h = np.tile(s[:4], (1, 1)), np.tile(s[4:], (1, 1))
+    f_v, _ = net.pressure(s_v, s_h, net.rates(s_v), net.rates(s_h))
+    inputs = net.rates(s_h) @ net.w_hv + net.b_v
+    np.testing.assert_allclose(f_v, derivative[:4] * inputs - s_v, rtol=1e-6, atol=1e-9)

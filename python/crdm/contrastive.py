@@ -53,7 +53,8 @@ class ContrastiveClassifier(ClassifierMixin, BaseEstimator):
     rule : ``"eqprop"`` or ``"chl"``.
     n_hidden : hidden units H (500).
     layered : no hidden ↔ hidden weights (True; MSTDP's network: False).
-    activation : ``"hard_sigmoid"`` or ``"sigmoid4"`` (MSTDP's).
+    activation : ``"hard_sigmoid"``, ``"sigmoid4"`` (MSTDP's) or ``"sigmoid4_shifted"``
+        (``sigmoid(4 s − 2)``; ``crdm.energy``).
     init : ``"glorot"`` (uniform, ``±sqrt(6 / (fan_in + fan_out))`` per block, zero biases) or
         ``"uniform"`` (MSTDP's ``U(−init_scale, init_scale)`` for weights and biases).
     n_free, n_nudged : free and second-phase steps (20, 4).

@@ -6,9 +6,11 @@ labels) and ``H`` hidden units; every visible unit connects to every hidden unit
 (``W_vh``, ``W_hv``), hidden units to each other (``W_hh``, zero diagonal; all zero in the
 layered setting), visible units never to each other. ``W[j, i]`` is the weight ``j → i``.
 
-* rate ``ρ(s)``: ``sigmoid(4 s)`` (MSTDP's "sigmoid4", ``ρ' = 4 ρ (1 − ρ)``), or the hard
+* rate ``ρ(s)``: ``sigmoid(4 s)`` (MSTDP's "sigmoid4", ``ρ' = 4 ρ (1 − ρ)``), the hard
   sigmoid ``clip(s, 0, 1)`` of equilibrium propagation's published code (``ρ' = 1`` on
-  ``[0, 1]``, states clipped to it after every step);
+  ``[0, 1]``, states clipped to it after every step), or ``sigmoid(4 s − 2)``
+  ("sigmoid4_shifted", the variant commented out in that code: ``ρ(0) ≈ 0.12``,
+  ``ρ(1) ≈ 0.88``, so that a black pixel sends little instead of half its rate);
 * pressure (MSTDP eq. 2): ``R_i(s) − s_i = ρ'(s_i) (Σ_j W[j, i] ρ(s_j) + b_i) − s_i``; with
   symmetric weights this is ``−∂E/∂s`` for the Hopfield-like energy
   ``E = ½ Σ s_i² − ½ Σ_{i≠j} W_ij ρ_i ρ_j − Σ b_i ρ_i`` (for the hard sigmoid on ``[0, 1]``);
@@ -31,7 +33,7 @@ from crdm.errors import ValidationError
 __all__ = ["ACTIVATIONS", "BACKENDS", "EnergyNetwork", "blas_limit", "check_pixels",
            "namespace", "thread_controller", "to_numpy"]
 
-ACTIVATIONS = ("sigmoid4", "hard_sigmoid")
+ACTIVATIONS = ("sigmoid4", "hard_sigmoid", "sigmoid4_shifted")
 _ARRAYS = ("w_vh", "w_hv", "w_hh", "b_v", "b_h")
 
 
@@ -199,6 +201,8 @@ class EnergyNetwork:
         """``ρ(s)``."""
         if self.activation == "sigmoid4":
             return rho_sigmoid4(self.xp, s)
+        if self.activation == "sigmoid4_shifted":
+            return 1.0 / (1.0 + self.xp.exp(2.0 - 4.0 * s))
         return self.xp.clip(s, 0.0, 1.0)
 
     def pressure(self, s_v: Any, s_h: Any, r_v: Any, r_h: Any) -> tuple[Any, Any]:
@@ -208,7 +212,7 @@ class EnergyNetwork:
             in_h = r_v @ self.w_vh + r_h @ self.w_hh + self.b_h
         else:
             in_h = r_v @ self.w_vh + self.b_h
-        if self.activation == "sigmoid4":
+        if self.activation != "hard_sigmoid":
             return (4.0 * r_v * (1.0 - r_v) * in_v - s_v,
                     4.0 * r_h * (1.0 - r_h) * in_h - s_h)
         xp = self.xp

@@ -120,9 +120,10 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         clamped phase (not in the paper; ``None`` = unbounded, the paper's rule).
     test_phases : clamped/free phase pairs when predicting or generating (3).
     init_scale : weights and biases start uniform in ``(−init_scale, init_scale)`` (0.1).
-    activation : the rate ``ρ``: ``"sigmoid4"`` (the paper's) or ``"hard_sigmoid"``
-        (``clip(s, 0, 1)``, states clipped: the equilibrium-propagation setting; not in the
-        paper, for ablations against the controls of ``crdm.contrastive``).
+    activation : the rate ``ρ``: ``"sigmoid4"`` (the paper's), ``"hard_sigmoid"``
+        (``clip(s, 0, 1)``, states clipped: the equilibrium-propagation setting) or
+        ``"sigmoid4_shifted"`` (``sigmoid(4 s − 2)``); the last two are not in the paper, for
+        ablations against the controls of ``crdm.contrastive``.
     layered : no hidden-to-hidden weights (``False``, the paper's network; ``True`` for the
         same ablations).
     n_chains : independent chains trained together (1 = the paper's online rule).
