@@ -33,6 +33,7 @@ import numpy as np
 from crdm._checks import real
 from crdm.errors import DtypeError, ValidationError
 from crdm.network import Network
+from crdm.run_types import RunConfig, Stimulus
 from crdm.units import ms_to_ticks
 
 __all__ = ["INPUT_CODES", "InputCode", "image_pixels"]
@@ -99,10 +100,8 @@ class InputCode:
                 "takes grey levels in [0, 1]; scale uint8 images by 1/255)", f"image[{i}]",
                 float(pixels[i]))
 
-    def stimulus(self, image: Any, network: Network, config: Any) -> Any:
+    def stimulus(self, image: Any, network: Network, config: RunConfig) -> Stimulus:
         """The forced firings of ``image`` on ``network`` for a run of ``config``."""
-        from crdm.simulation import Stimulus
-
         pixels = image_pixels(image, network)
         self.check_pixels(pixels)
         active = np.flatnonzero(pixels > self.pixel_threshold)

@@ -39,7 +39,7 @@ from crdm.units import latency_ms, ms_to_ticks
 
 if TYPE_CHECKING:
     from crdm.network import Network
-    from crdm.simulation import RunConfig, Stimulus
+    from crdm.run_types import RunConfig, Stimulus
 
 __all__ = ["run"]
 

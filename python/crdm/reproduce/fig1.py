@@ -46,7 +46,7 @@ from crdm.simulation import (
     recording_bound_bytes,
 )
 
-__all__ = ["Fig1Config", "PathSettings", "encode_paths", "run_fig1"]
+__all__ = ["ChunkCorpora", "Fig1Config", "PathSettings", "encode_paths", "run_fig1"]
 
 PAPER = {"average": 72.0, "per_class": {1: 93.0, 8: 63.0}}
 
@@ -150,7 +150,7 @@ def encode_paths(config: Fig1Config, images: np.ndarray, first_index: int, *,
             "paths_per_image": np.asarray(per_image, dtype=np.int32)}
 
 
-class _ChunkCorpora(Sequence[list[list[int]]]):
+class ChunkCorpora(Sequence[list[list[int]]]):
     """The paths of every image, read from the chunk files one chunk at a time."""
 
     def __init__(self, folder: ResultFolder, names: list[str], chunk_size: int, n: int):
@@ -206,7 +206,7 @@ def run_fig1(config: Fig1Config, images: np.ndarray, labels: np.ndarray, out_dir
             bar.update(b - a)
     if not folder.has("embeddings.npz"):
         say("embedding the paths (gensim Word2Vec, one worker)")
-        corpora = _ChunkCorpora(folder, [c[0] for c in chunks], config.chunk_size, n)
+        corpora = ChunkCorpora(folder, [c[0] for c in chunks], config.chunk_size, n)
         emb = embed_paths(corpora, dimension=config.dimension, method=config.method,
                           epochs=config.epochs, seed=config.seed)
         folder.write_arrays("embeddings.npz", embeddings=emb)

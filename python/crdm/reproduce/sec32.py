@@ -51,7 +51,7 @@ from crdm.protocol import (
     wknn_neighbours,
 )
 from crdm.reproduce._common import data_fingerprint, default_test_size, unit_pixels
-from crdm.reproduce.fig1 import Fig1Config, PathSettings, _ChunkCorpora, encode_paths
+from crdm.reproduce.fig1 import ChunkCorpora, Fig1Config, PathSettings, encode_paths
 from crdm.results import ResultFolder
 from crdm.simulation import MODEL_REVISION, RunConfig, Simulator, StdpParams, image_stimulus
 
@@ -269,7 +269,7 @@ def run_sec32(config: Sec32Config, images: np.ndarray, labels: np.ndarray,
 
     if not folder.has("embeddings.npz"):
         say("embedding the paths (gensim Word2Vec, one worker)")
-        corpora = {graph: _ChunkCorpora(folder, names[graph], config.chunk_size, encode.size)
+        corpora = {graph: ChunkCorpora(folder, names[graph], config.chunk_size, encode.size)
                    for graph in GRAPHS}
         emb = {graph: embed_paths(corpora[graph], dimension=config.dimension,
                                   method=config.method, epochs=config.epochs, seed=config.seed)
