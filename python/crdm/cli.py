@@ -302,8 +302,10 @@ def _reproduce_mstdp(args: argparse.Namespace) -> int:
                          n_chains=args.chains,
                          symmetric_hidden=args.hidden_rule == "symmetric",
                          weight_bound=args.weight_bound, seed=args.seed,
-                         backend=args.backend, rule=args.rule, layered=args.layered)
-    print(f"{config.rule} H={config.n_hidden}{' layered' if config.layered else ''}, "
+                         backend=args.backend, rule=args.rule, layered=args.layered,
+                         activation=args.activation)
+    print(f"{config.rule} H={config.n_hidden}{' layered' if config.layered else ''}"
+          f"{'' if config.activation is None else ', ρ ' + config.activation}, "
           f"alpha={config.alpha:g}, {config.n_chains} chain(s), "
           f"{args.hidden_rule} hidden rule, "
           f"{config.backend}{'' if args.device is None else ' on ' + args.device}; "
@@ -635,6 +637,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="controls only: the published layered 784-H-10 equilibrium-"
                             "propagation network and hyper-parameters (--chains is the "
                             "mini-batch)")
+    mstdp.add_argument("--activation", default=None,
+                       choices=("sigmoid4", "sigmoid4_shifted", "hard_sigmoid"),
+                       help="rate function ρ (default: the paper's sigmoid(4s); the layered "
+                            "network's clip(s, 0, 1)); sigmoid4_shifted is sigmoid(4s - 2)")
     mstdp.add_argument("--hidden", type=_count(1), default=256, help="hidden units (256)")
     mstdp.add_argument("--presentations", type=_count(1), default=40_000,
                        help="training presentations (default 40000; the paper: 500000)")

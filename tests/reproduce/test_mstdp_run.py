@@ -61,6 +61,12 @@ def test_hidden_rule_and_backend_are_recorded_and_a_folder_keeps_them(mnist_dir,
     # the same folder with another rule is another experiment: refused, not mixed
     assert main([*argv, "--out", str(tmp_path / "sym"), "--hidden-rule", "paper"]) == 1
     assert "symmetric_hidden" in capsys.readouterr().err
+    assert "activation" not in configs["sym"]          # the default is not stored
+    assert main([*argv, "--out", str(tmp_path / "sym"), "--activation", "hard_sigmoid"]) == 1
+    assert "activation" in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "hard"), "--activation", "hard_sigmoid"]) == 0
+    model = load_mstdp(tmp_path / "hard" / "checkpoints" / "000000004.npz")
+    assert model.activation == "hard_sigmoid" and model.state_.min() >= 0.0
 
 
 def test_controls_run_in_the_same_experiment_and_resume(mnist_dir, tmp_path, capsys):

@@ -62,6 +62,9 @@ class MstdpConfig:
     #: controls only: the published 784-H-10 layered equilibrium-propagation network instead
     #: of MSTDP's (hard sigmoid, Glorot weights, its step sizes and learning rates)
     layered: bool = False
+    #: the rate function (crdm.energy.ACTIVATIONS); None: the setting's own (sigmoid4, or the
+    #: hard sigmoid of the layered network)
+    activation: str | None = None
 
     def __post_init__(self) -> None:
         integer("n_hidden", self.n_hidden, low=1)
@@ -83,25 +86,30 @@ class MstdpConfig:
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        # folders written before these fields existed hold runs with their defaults: still
+        # continued
         if self.rule == "mstdp":
-            # folders written before the controls existed hold MSTDP runs: still continued
             del out["rule"], out["layered"]
+        if self.activation is None:
+            del out["activation"]
         return out
 
     def model(self, device: str | None = None) -> Any:
         if self.rule != "mstdp":
             if self.layered:
                 return ContrastiveClassifier(self.rule, self.n_hidden,
+                                             activation=self.activation or "hard_sigmoid",
                                              batch_size=self.n_chains,
                                              random_state=self.seed, backend=self.backend,
                                              device=device)
             # MSTDP's network and step size; the published learning rates
             return ContrastiveClassifier(self.rule, self.n_hidden, layered=False,
-                                         activation="sigmoid4", init="uniform", eps=0.2,
-                                         n_free=32, n_nudged=8, batch_size=self.n_chains,
-                                         random_state=self.seed, backend=self.backend,
-                                         device=device)
+                                         activation=self.activation or "sigmoid4",
+                                         init="uniform", eps=0.2, n_free=32, n_nudged=8,
+                                         batch_size=self.n_chains, random_state=self.seed,
+                                         backend=self.backend, device=device)
         return MSTDPClassifier(n_hidden=self.n_hidden, alpha=self.alpha,
+                               activation=self.activation or "sigmoid4",
                                n_chains=self.n_chains, symmetric_hidden=self.symmetric_hidden,
                                weight_bound=self.weight_bound,
                                random_state=self.seed,
