@@ -49,7 +49,7 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def _plots(study: Any, importances: dict[str, float], baseline: dict[str, Any],
-           out: Path) -> list[str]:
+           out: Path, log_scale: set[str]) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -97,9 +97,7 @@ def _plots(study: Any, importances: dict[str, float], baseline: dict[str, Any],
             xv, yv = zip(*pts, strict=True)
             if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xv):
                 ax.plot(xv, yv, "o", ms=3, alpha=0.6)
-                dim_log = name in {"velocity_m_s", "threshold", "tau_m_ms", "input_weight",
-                                   "recurrent_weight", "a_plus", "a_minus"}
-                if dim_log and min(xv) > 0:
+                if name in log_scale and min(xv) > 0:
                     ax.set_xscale("log")
             else:
                 labels = sorted({str(v) for v in xv})
@@ -135,7 +133,8 @@ def write_report(out: str | Path, *, top: int = 10) -> str:
     writer.writeheader()
     writer.writerows(rows)
     folder.write_text("report/trials.csv", buf.getvalue())
-    plots = _plots(study, importances, baseline, report_dir)
+    plots = _plots(study, importances, baseline, report_dir,
+                   {d.name for d in space if d.log})
 
     lines = [f"study `{study.study_name}`: {len(rows)} trials ("
              + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) + "); "
