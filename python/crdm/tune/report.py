@@ -49,7 +49,7 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def _plots(study: Any, importances: dict[str, float], baseline: dict[str, Any],
-           out: Path, log_scale: set[str]) -> list[str]:
+           out: Path, log_scale: set[str], fixed_metric: str | None) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,25 +59,34 @@ def _plots(study: Any, importances: dict[str, float], baseline: dict[str, Any],
     if not trials:
         return []
     written = []
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     xs = [t.number for t in trials]
     ys = [100 * t.value for t in trials]
-    ax.plot(xs, ys, "o", ms=3, alpha=0.6, label="complete trial")
     best, run = [], -math.inf
     for y in ys:
         run = max(run, y)
         best.append(run)
-    ax.step(xs, best, where="post", color="crimson", label="best so far")
-    for metric, style in (("euclidean", "--"), ("cosine", ":")):
-        if metric in baseline:
-            ax.axhline(100 * baseline[metric]["mean"], color="k", ls=style, lw=1,
-                       label=f"grey pixels, {metric}")
-    ax.set_xlabel("trial")
-    ax.set_ylabel("w-5NN accuracy, search images (%)")
-    ax.set_ylim(max(0.0, min(ys) - 2), 100)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    ax.set_title(f"study {study.study_name}: optimisation history")
+    pixels = [100 * b["mean"] for b in baseline.values()]
+    # left: every trial; right: the band where trials meet the pixel baselines
+    for ax, low in ((axes[0], max(0.0, min(ys) - 2)),
+                    (axes[1], min([*pixels, max(ys)]) - 4)):
+        for metric, color in (("euclidean", "tab:blue"), ("cosine", "tab:orange")):
+            pts = [(x, y) for x, y, t in zip(xs, ys, trials, strict=True)
+                   if t.params.get("metric", fixed_metric) == metric]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), "o", ms=3, alpha=0.7, color=color,
+                        label=f"trial read out with {metric} distance")
+        ax.step(xs, best, where="post", color="crimson", label="best so far")
+        for metric, style in (("euclidean", "--"), ("cosine", ":")):
+            if metric in baseline:
+                ax.axhline(100 * baseline[metric]["mean"], color="k", ls=style, lw=1,
+                           label=f"grey pixels, {metric}")
+        ax.set_xlabel("trial")
+        ax.set_ylim(low, max([*ys, *pixels]) + 1)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("w-5NN accuracy, search images (%)")
+    axes[1].legend(fontsize=8)
+    fig.suptitle(f"study {study.study_name}: optimisation history")
     _save(fig, out / "history.png")
     written.append("history.png")
     if importances:
@@ -134,7 +143,7 @@ def write_report(out: str | Path, *, top: int = 10) -> str:
     writer.writerows(rows)
     folder.write_text("report/trials.csv", buf.getvalue())
     plots = _plots(study, importances, baseline, report_dir,
-                   {d.name for d in space if d.log})
+                   {d.name for d in space if d.log}, fixed_params(path).get("metric"))
 
     lines = [f"study `{study.study_name}`: {len(rows)} trials ("
              + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) + "); "
