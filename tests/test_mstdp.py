@@ -288,3 +288,9 @@ def test_layered_hard_sigmoid_network_for_ablations(digits):
     with pytest.raises(ValidationError) as info:
         MSTDPClassifier(8, activation="hard_sigmoid", smoothing=0.1).fit(x, y)
     assert info.value.field == "smoothing"
+
+
+def test_array_api_strict_accepts_the_cpu_device_it_names_differently(digits):
+    x, y = digits
+    model = MSTDPClassifier(4, n_phases=1, backend="array_api_strict", device="cpu")
+    assert model.fit(x[:4], y[:4]).predict(x[:2]).shape == (2,)

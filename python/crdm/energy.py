@@ -132,6 +132,8 @@ class EnergyNetwork:
         if activation not in ACTIVATIONS:
             raise ValidationError(f"invalid value for `activation`: {activation!r} (one of "
                                   f"{', '.join(ACTIVATIONS)})", "activation", activation)
+        if device == "cpu" and getattr(xp, "__name__", "") == "array_api_strict":
+            device = None       # its only device, which it names differently
         self.xp, self.device, self.dtype = xp, device, getattr(xp, dtype)
         self.activation = activation
         self.hidden_recurrent = hidden_recurrent
