@@ -20,6 +20,7 @@ import json
 import math
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,7 +204,10 @@ def optimize(out: str | Path, data: TuneData, n_trials: int, *, n_threads: int |
     before = count_finished(study)
     if before >= n_trials:
         return 0
-    seed = int(np.random.SeedSequence([settings.seed, len(study.trials), worker])
+    # per study, per process and per restart: two studies (or two workers) never replay one
+    # another's proposals
+    seed = int(np.random.SeedSequence([settings.seed, len(study.trials), worker,
+                                       zlib.crc32(study.study_name.encode())])
                .generate_state(1)[0])
     with warnings.catch_warnings():
         # multivariate TPE over the conditional space is marked experimental in Optuna
