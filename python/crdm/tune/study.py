@@ -9,7 +9,7 @@ again (``RetryFailedTrialCallback``). The target counts finished trials (complet
 so none is lost or counted twice. Several processes, or the workers of a Dask cluster, may work
 on one study at once; each trial's score is a pure function of its parameters and the images.
 
-The sampler is TPE (seeded per process from the study's seed and its number of trials); the
+The sampler is TPE (seeded per process from the study's seed and name and its number of trials); the
 pruner is Optuna's median rule on the accuracy after each chunk of images.
 """
 
