@@ -315,7 +315,6 @@ def encode_chunk(config: Fig3Config, size: int, images: np.ndarray, *,
                 out[f"offset_{name}"] = [_image_offset(config, size, name, m)
                                          for m in image_nets]
         else:
-            sims = [sim] * len(stimuli)
             results = sim.run_batch(stimuli, stdp_cfg, n_threads=1)
             w0s = [w0_plastic] * len(stimuli)
         for result, w0 in zip(results, w0s, strict=True):
@@ -326,7 +325,8 @@ def encode_chunk(config: Fig3Config, size: int, images: np.ndarray, *,
             out["arrivals"].append(result.stats["n_arrivals"])
         if config.baselines:
             counts = np.zeros((len(stimuli), times.size, size), dtype=np.float32)
-            off = [s.run(stim, off_cfg) for s, stim in zip(sims, stimuli, strict=True)]
+            off = ([s.run(stim, off_cfg) for s, stim in zip(sims, stimuli, strict=True)]
+                   if per_image_w0 else sim.run_batch(stimuli, off_cfg, n_threads=1))
             for i, r in enumerate(off):
                 rec = r.spike_nodes >= n_input
                 nodes, ticks = r.spike_nodes[rec] - n_input, r.spike_ticks[rec]
