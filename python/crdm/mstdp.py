@@ -305,10 +305,6 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         return blas_limit(self.blas_threads, self.net_.xp)
 
     def _train(self, X: np.ndarray, y: np.ndarray) -> None:
-        with self._blas():
-            self._train_blocks(X, y)
-
-    def _train_blocks(self, X: np.ndarray, y: np.ndarray) -> None:
         """Sample ``k`` goes to chain ``k mod n_chains``; the chains step together."""
         data = self._targets(X, y)
         clamp = self._clamp(0, data.shape[1])
