@@ -223,6 +223,12 @@ class ContrastiveClassifier(ClassifierMixin, BaseEstimator):
                                   "rates", "alpha_input", self.alpha_input)
         return self
 
+    def _mask(self, first: int, stop: int, value: float = 1.0) -> Any:
+        """``value`` on visible units ``first:stop``, 0 elsewhere, on the device."""
+        mask = np.zeros(self.n_pixels_ + self.classes_.size, dtype=self.dtype)
+        mask[first:stop] = value
+        return self.net_.put(mask)
+
     def _step(self, pixels: np.ndarray, target: np.ndarray, slots: np.ndarray) -> None:
         net, xp = self.net_, self.net_.xp
         n_pix, n_lab = self.n_pixels_, self.classes_.size
@@ -230,9 +236,7 @@ class ContrastiveClassifier(ClassifierMixin, BaseEstimator):
         state = self.particles_[slots]
         s_v = net.put(np.hstack([pixels, state[:, :n_lab]]))
         s_h = net.put(state[:, n_lab:])
-        clamp_pixels = np.zeros(n_pix + n_lab, dtype=self.dtype)
-        clamp_pixels[:n_pix] = 1.0
-        clamp_p = net.put(clamp_pixels)
+        clamp_p = self._mask(0, n_pix)
         net.relax(s_v, s_h, self.n_free, self.eps, data=data, clamp=clamp_p, beta=1.0)
         free = (net.rates(s_v), net.rates(s_h))
         free_v, free_h = xp.asarray(s_v, copy=True), xp.asarray(s_h, copy=True)
@@ -240,14 +244,12 @@ class ContrastiveClassifier(ClassifierMixin, BaseEstimator):
             beta = self.beta
             if self.random_sign and self._sign_rng.integers(0, 2) == 0:
                 beta = -beta
-            nudge = np.zeros(n_pix + n_lab, dtype=self.dtype)
-            nudge[n_pix:] = beta
             net.relax(s_v, s_h, self.n_nudged, self.eps, data=data, clamp=clamp_p, beta=1.0,
-                      nudge=net.put(nudge), nudge_target=data)
+                      nudge=self._mask(n_pix, n_pix + n_lab, beta), nudge_target=data)
             scale = 1.0 / beta
         else:
             net.relax(s_v, s_h, self.n_nudged, self.eps, data=data,
-                      clamp=net.put(np.ones(n_pix + n_lab, dtype=self.dtype)), beta=1.0)
+                      clamp=self._mask(0, n_pix + n_lab), beta=1.0)
             scale = 1.0
         second = (net.rates(s_v), net.rates(s_h))
         net.contrastive_update(self._rate_v * scale, self.alpha_hidden * scale, second, free)
@@ -263,9 +265,7 @@ class ContrastiveClassifier(ClassifierMixin, BaseEstimator):
         X = self._check_x(X, reset=False)
         net = self.net_
         n_pix, n_lab = self.n_pixels_, self.classes_.size
-        clamp = np.zeros(n_pix + n_lab, dtype=self.dtype)
-        clamp[:n_pix] = 1.0
-        clamp_p = net.put(clamp)
+        clamp_p = self._mask(0, n_pix)
         out = np.empty((X.shape[0], n_lab))
         with self._blas():
             for start in range(0, X.shape[0], 500):
@@ -297,9 +297,7 @@ class ContrastiveClassifier(ClassifierMixin, BaseEstimator):
         data[:, n_pix + self.classes_.tolist().index(label)] = 1.0
         s_v = net.put(np.hstack([rng.uniform(0.0, 1.0, (n, n_pix)), data[:, n_pix:]]))
         s_h = net.put(np.zeros((n, self.n_hidden), self.dtype))
-        clamp = np.zeros(n_pix + n_lab, dtype=self.dtype)
-        clamp[n_pix:] = 1.0
         with self._blas():
             net.relax(s_v, s_h, self.test_iterations, self.eps, data=net.put(data),
-                      clamp=net.put(clamp), beta=1.0)
+                      clamp=self._mask(n_pix, n_pix + n_lab), beta=1.0)
         return np.clip(to_numpy(s_v)[:, :n_pix], 0.0, 1.0).astype(np.float64)
