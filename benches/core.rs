@@ -9,7 +9,7 @@
 //! distribution but not the same draws. The stimulus is a fixed pseudo-digit: 150 pixels,
 //! each firing every 10 ms for 600 ms (dt 0.1 ms).
 
-use crdm_core::{CompiledNetwork, NetworkSpec, RunConfig, StdpParams, Stimulus};
+use crdm_core::{Engine, NetworkSpec, RunConfig, StdpParams, Stimulus};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 /// SplitMix64: enough randomness for a benchmark network.
@@ -90,7 +90,7 @@ fn section4(n_rec: usize, plastic_all: bool) -> Arrays {
     a
 }
 
-fn compile(a: &Arrays) -> CompiledNetwork {
+fn compile(a: &Arrays) -> Engine {
     let spec = NetworkSpec {
         n_nodes: a.threshold.len(),
         refractory_ms: &a.refractory_ms,
@@ -103,7 +103,7 @@ fn compile(a: &Arrays) -> CompiledNetwork {
         velocity_m_s: &a.velocity,
         plastic: &a.plastic,
     };
-    CompiledNetwork::new(&spec, 0.1).expect("valid benchmark network")
+    Engine::compile(&spec, 0.1).expect("valid benchmark network")
 }
 
 /// 150 pixels of a blob in the middle of the grid, each firing every 10 ms (100 ticks).

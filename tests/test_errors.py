@@ -7,6 +7,8 @@ so the Rust engine is safe to call directly. Each case here checks one bad field
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -152,7 +154,7 @@ def test_recording_over_the_memory_limit_fails_up_front(backend):
     assert info.value.value > 10**6 and "bytes" in str(info.value)
 
 
-def test_a_delay_ring_over_the_memory_limit_fails_up_front(backend):
+def test_a_delay_ring_over_the_memory_limit_fails_up_front():
     """A latency of 10^7 ticks in a run as long needs two 240 MB rings before the first tick:
     refused by the bound, not allocated (at 10^9 ticks it would be 48 GB). Dense drive
     cells for so many slots are over their cap, so the bound has only the rings."""
@@ -160,36 +162,36 @@ def test_a_delay_ring_over_the_memory_limit_fails_up_front(backend):
     cfg = crdm.RunConfig(duration_ms=1.1e6, record_raster=False, snapshot_interval_ms=None,
                          record_final_weights=False, memory_limit_bytes=10**8)
     with pytest.raises(MemoryLimitError) as info:
-        crdm.simulate(net, crdm.Stimulus([0], [0]), cfg, backend=backend)
+        crdm.simulate(net, crdm.Stimulus([0], [0]), cfg)
     assert info.value.value == (10**7 + 1) * 2 * 24 and "delay rings" in str(info.value)
 
 
-def test_python_and_rust_memory_bounds_agree():
-    from crdm.simulation import recording_bound_bytes
-
-    bounds = set()
-    for plastic in ("recurrent", "all", "none"):
-        net = crdm.input_recurrent(20, seed=0, image_shape=(5, 5), plastic=plastic)
-        engine = crdm.Simulator(net)._engine
-        for causal, final in ((True, True), (False, True), (False, False)):
-            for stdp in (crdm.StdpParams(), None):
-                # with STDP on the recurrent edges only, the dense cells count twice (a run may
-                # replay a periodic input drive)
-                cfg = crdm.RunConfig(duration_ms=100.0, record_causal=causal, stdp=stdp,
-                                     record_final_weights=final)
-                edges = cfg.snapshot_edge_ids(net)
-                bound = recording_bound_bytes(net, cfg, edges.size)
-                assert bound == engine.recording_bound_bytes(
-                    cfg.n_ticks, stdp=stdp is not None, record_raster=True, record_causal=causal,
-                    record_final_weights=final, n_snapshots=len(cfg.snapshot_ticks()),
-                    n_snapshot_edges=edges.size)
-                bounds.add(bound)
-                if not final:
-                    # the final weights are counted at 8 bytes per edge
-                    with_final = crdm.RunConfig(duration_ms=100.0, stdp=stdp)
-                    assert recording_bound_bytes(net, with_final, edges.size) == (
-                        bound + 8 * net.n_edges)
-    assert len(bounds) >= 6
+def test_each_backend_refuses_exactly_above_its_own_memory_bound(backend):
+    """The limit is checked against the backend's own bound: a run at the bound goes ahead,
+    one byte less is refused before it starts. The raster adds to the bound, the final
+    weights exactly 8 bytes per edge."""
+    net = crdm.input_recurrent(20, seed=0, image_shape=(5, 5), plastic="recurrent")
+    image = np.zeros(25)
+    image[[3, 7, 12]] = 1.0
+    sim = crdm.Simulator(net, backend=backend)
+    bounds = {}
+    for causal, raster, final in ((True, True, True), (False, True, True),
+                                  (False, False, True), (False, False, False)):
+        for stdp in (crdm.StdpParams(), None):
+            cfg = crdm.RunConfig(duration_ms=20.0, record_causal=causal, record_raster=raster,
+                                 stdp=stdp, record_final_weights=final)
+            bound = sim.recording_bound_bytes(cfg)
+            bounds[causal, raster, final, stdp is None] = bound
+            stimulus = crdm.image_stimulus(image, net, cfg)
+            at = replace(cfg, memory_limit_bytes=bound)
+            assert sim.run(stimulus, at).stats["n_spikes"] > 0
+            with pytest.raises(MemoryLimitError) as info:
+                sim.run(stimulus, replace(cfg, memory_limit_bytes=bound - 1))
+            assert info.value.value == bound
+    for stdp_off in (True, False):
+        assert bounds[False, True, True, stdp_off] > bounds[False, False, True, stdp_off]
+        assert (bounds[False, False, True, stdp_off]
+                == bounds[False, False, False, stdp_off] + 8 * net.n_edges)
 
 
 # -- the compiled module on its own ---------------------------------------------------------
@@ -235,7 +237,10 @@ def test_core_run_validates_on_its_own():
     with pytest.raises(IndexOutOfRangeError, match=r"stimulus_nodes\[0\]"):
         core_run(engine, [5], [0])
     with pytest.raises(ValidationError, match=r"stdp\.tau_plus_ms"):
-        core_run(engine, [0], [0], stdp=(0.1, 0.0, 0.1, 1.0, -1.0, 1.0))
+        # read by name from any object: here one that skips the Python-side checks
+        stdp = SimpleNamespace(a_plus=0.1, tau_plus_ms=0.0, a_minus=0.1, tau_minus_ms=1.0,
+                               w_min=-1.0, w_max=1.0)
+        core_run(engine, [0], [0], stdp=stdp)
     with pytest.raises(ValidationError, match=r"snapshot_ticks\[1\]"):
         core_run(engine, [0], [0], snapshot_ticks=[5, 5])
     with pytest.raises(ValidationError, match="n_ticks"):
@@ -280,9 +285,9 @@ def test_core_batch_names_the_stimulus_and_bounds_memory():
     assert info.value.field == "stimuli[1].stimulus_ticks[0]"
     one = engine.run_batch([ok], [ok], 10, memory_limit_bytes=2**40, **kw)[0]
     assert one["stats"]["n_spikes"] >= 1
-    bound = engine.recording_bound_bytes(10, stdp=False, record_raster=True,
+    bound = engine.recording_bound_bytes(10, stdp=None, record_raster=True,
                                          record_causal=False, record_final_weights=True,
-                                         n_snapshots=0, n_snapshot_edges=0)
+                                         snapshot_ticks=[], snapshot_edges=np.zeros(0, np.int64))
     with pytest.raises(MemoryLimitError):
         engine.run_batch([ok] * 3, [ok] * 3, 10, memory_limit_bytes=2 * bound, **kw)
     with pytest.raises(ShapeError):

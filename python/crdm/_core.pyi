@@ -1,6 +1,6 @@
-"""Type stubs of the compiled module ``crdm._core`` (``rust/python/src/lib.rs``)."""
+"""Type stubs of the compiled module ``crdm._core`` (``rust/python/src/``)."""
 
-from typing import TypedDict, final
+from typing import Protocol, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
@@ -9,6 +9,22 @@ from typing_extensions import Self
 __all__ = ["Engine", "SparseProjection", "__version__", "_trigger_panic", "gram_candidates"]
 
 __version__: str
+
+class _StdpParams(Protocol):
+    """Read by name: ``crdm.StdpParams`` or any object with these attributes."""
+
+    @property
+    def a_plus(self) -> float: ...
+    @property
+    def tau_plus_ms(self) -> float: ...
+    @property
+    def a_minus(self) -> float: ...
+    @property
+    def tau_minus_ms(self) -> float: ...
+    @property
+    def w_min(self) -> float: ...
+    @property
+    def w_max(self) -> float: ...
 
 class _RunStats(TypedDict):
     n_spikes: int
@@ -56,18 +72,16 @@ class Engine:
     def dt_ms(self) -> float: ...
     @property
     def bytes_per_edge(self) -> float: ...
-    def delay_ticks(self) -> npt.NDArray[np.uint32]: ...
-    def refractory_ticks(self) -> npt.NDArray[np.uint32]: ...
     def recording_bound_bytes(
         self,
         n_ticks: int,
         *,
-        stdp: bool,
+        stdp: _StdpParams | None,
         record_raster: bool,
         record_causal: bool,
         record_final_weights: bool,
-        n_snapshots: int,
-        n_snapshot_edges: int,
+        snapshot_ticks: list[int],
+        snapshot_edges: npt.NDArray[np.int64],
     ) -> int: ...
     def run(
         self,
@@ -75,7 +89,7 @@ class Engine:
         stimulus_ticks: npt.NDArray[np.int64],
         n_ticks: int,
         *,
-        stdp: tuple[float, float, float, float, float, float] | None,
+        stdp: _StdpParams | None,
         record_raster: bool,
         record_causal: bool,
         record_final_weights: bool,
@@ -90,7 +104,7 @@ class Engine:
         stimulus_ticks: list[npt.NDArray[np.int64]],
         n_ticks: int,
         *,
-        stdp: tuple[float, float, float, float, float, float] | None,
+        stdp: _StdpParams | None,
         record_raster: bool,
         record_causal: bool,
         record_final_weights: bool,

@@ -41,11 +41,45 @@ if TYPE_CHECKING:
     from crdm.network import Network
     from crdm.run_types import RunConfig, Stimulus
 
-__all__ = ["run"]
+__all__ = ["memory_bound_bytes", "run"]
+
+# What this backend keeps per recorded or queued item, in bytes, counted generously for
+# CPython 3.11 on 64 bits: a list slot (8) plus the int or float it points to (32), and a
+# 3-tuple (64) with its three items.
+_LIST_ITEM_BYTES = 8 + 32
+_SIGNAL_BYTES = 8 + 64 + 3 * 32
 
 
 def _decay(elapsed_ticks: int, dt_ms: float, tau_ms: float) -> float:
     return math.exp(-(elapsed_ticks * dt_ms) / tau_ms)
+
+
+def memory_bound_bytes(network: Network, config: RunConfig, n_snapshot_edges: int) -> int:
+    """Upper bound of what one run of this backend holds beyond its inputs: the signals in
+    flight (at most one per out-edge per firing of its source within the longest latency),
+    the recorders (Python lists, then numpy arrays of the same values), snapshots and final
+    weights. It bounds this module's layout; the Rust engine bounds its own."""
+    dt = float(config.dt_ms)
+    n_ticks = config.n_ticks
+    refractory = np.array([ms_to_ticks(float(r), dt) for r in network.refractory_ms],
+                          dtype=np.int64)
+    max_fires = -(-n_ticks // refractory)
+    delays = [ms_to_ticks(latency_ms(float(d), float(v)), dt)
+              for d, v in zip(network.length_um, network.velocity_m_s, strict=True)]
+    horizon = min(max(delays, default=1), n_ticks) + 1
+    in_flight_fires = np.minimum(max_fires, -(-horizon // refractory))
+    out_degree = np.bincount(network.edge_src, minlength=network.n_nodes)
+    total = int((out_degree * in_flight_fires).sum()) * _SIGNAL_BYTES
+    fires = int(max_fires.sum())
+    if config.record_raster or config.record_causal:
+        total += fires * 2 * (_LIST_ITEM_BYTES + 4)
+    if config.record_causal:
+        causes = int((out_degree * max_fires).sum())
+        total += fires * 2 * (_LIST_ITEM_BYTES + 8) + causes * 3 * (_LIST_ITEM_BYTES + 8)
+    total += len(config.snapshot_ticks()) * n_snapshot_edges * (_LIST_ITEM_BYTES + 8)
+    if config.record_final_weights:
+        total += network.n_edges * 8
+    return total
 
 
 def run(network: Network, stimulus: Stimulus, config: RunConfig,

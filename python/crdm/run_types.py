@@ -48,9 +48,6 @@ class StdpParams:
             raise ValidationError(f"invalid value for `stdp.w_min`: {lo} (must be <= w_max = "
                                   f"{hi})", "stdp.w_min", lo)
 
-    def as_tuple(self) -> tuple[float, float, float, float, float, float]:
-        return (float(self.a_plus), float(self.tau_plus_ms), float(self.a_minus),
-                float(self.tau_minus_ms), float(self.w_min), float(self.w_max))
 
 
 @dataclass(frozen=True)

@@ -32,21 +32,12 @@ from crdm.errors import MemoryLimitError, ValidationError
 from crdm.input_codes import InputCode
 from crdm.network import Network
 from crdm.run_types import RunConfig, SimulationResult, StdpParams, Stimulus
-from crdm.units import MAX_TICKS, ms_to_ticks
+from crdm.units import MAX_TICKS
 
 # Revision of the dynamics docs/model.md defines. 2 (crdm 0.2): fixed-weight arrivals are
 # summed per target before the plastic ones. Result folders store it, so a run never resumes
 # chunks simulated under other dynamics.
 MODEL_REVISION = 2
-
-# Bytes of one slot of the core's delay rings (an empty `Vec<u32>`: pointer, capacity, length),
-# as its memory bound counts them; a run has two rings (plastic signals, fixed-weight drive).
-RING_SLOT_BYTES = 24
-# One dense drive cell (f64 sum, u32 count, padding) and the most a run's dense drive may take.
-DRIVE_CELL_BYTES = 16
-DENSE_DRIVE_MAX_BYTES = 16 << 20
-# One entry of a node's firing history with STDP (u64 tick, f64 pre-synaptic trace).
-HISTORY_ENTRY_BYTES = 16
 
 __all__ = [
     "Backend",
@@ -73,51 +64,6 @@ def image_stimulus(image: Any, network: Network, config: RunConfig, *,
     :mod:`crdm.input_codes`.
     """
     return InputCode("binary", pixel_threshold=pixel_threshold).stimulus(image, network, config)
-
-
-def recording_bound_bytes(network: Network, config: RunConfig, n_snapshot_edges: int) -> int:
-    """Upper bound of the memory of the recorders and the delay rings for ``config`` (twin of
-    the core's bound)."""
-    n_ticks = config.n_ticks
-    max_fires = np.array([-(-n_ticks // ms_to_ticks(r, config.dt_ms))
-                          for r in network.refractory_ms], dtype=object)
-    latencies = network.latency_ms()
-    # ms_to_ticks over every edge, vectorised (the same float expression)
-    max_delay = int(max(np.floor(latencies / config.dt_ms + 0.5).max(initial=1.0), 1.0))
-    ring_slots = min(max_delay, n_ticks) + 1
-    total = ring_slots * 2 * RING_SLOT_BYTES
-    fixed = (np.ones(network.n_edges, dtype=bool) if config.stdp is None
-             else ~np.asarray(network.plastic, dtype=bool))
-    n_targets = np.unique(network.edge_dst[fixed]).size
-    # a cell per (slot, target) and a bit per cell, in 64-bit words
-    dense_bytes = ring_slots * (n_targets * DRIVE_CELL_BYTES + -(-n_targets // 64) * 8)
-    if not config.record_causal and dense_bytes <= DENSE_DRIVE_MAX_BYTES:
-        # twice when every fixed-weight edge leaves a node nothing reaches: a run may then
-        # replay a periodic drive, whose rows never take more than the cells
-        reached = np.zeros(network.n_nodes, dtype=bool)
-        reached[network.edge_dst] = True
-        may_replay = bool(fixed.any()) and not reached[network.edge_src[fixed]].any()
-        total += dense_bytes * (2 if may_replay else 1)
-    total += len(config.snapshot_ticks()) * n_snapshot_edges * 8
-    plastic = np.asarray(network.plastic, dtype=bool)
-    if config.stdp is not None and plastic.any():
-        # each node with plastic out-edges keeps a ring of its recent firings: those that can
-        # be in flight on its longest plastic latency, plus one, rounded up to a power of two
-        delay = np.maximum(np.floor(latencies / config.dt_ms + 0.5), 1.0).astype(np.int64)
-        longest = np.zeros(network.n_nodes, dtype=np.int64)
-        np.maximum.at(longest, network.edge_src[plastic], delay[plastic])
-        refractory = [ms_to_ticks(r, config.dt_ms) for r in network.refractory_ms]
-        entries = sum(1 << (min(d, n_ticks) // r + 1).bit_length()
-                      for d, r in zip(longest.tolist(), refractory, strict=True) if d > 0)
-        total += entries * HISTORY_ENTRY_BYTES
-    if config.record_raster or config.record_causal:
-        total += int(max_fires.sum()) * (17 if config.record_causal else 8)
-    if config.record_final_weights:
-        total += network.n_edges * 8
-    if config.record_causal:
-        out_degree = np.bincount(network.edge_src, minlength=network.n_nodes)
-        total += int(sum(int(d) * int(f) for d, f in zip(out_degree, max_fires, strict=False))) * 16
-    return total
 
 
 def _check_tick_ranges(network: Network, dt_ms: float) -> None:
@@ -173,6 +119,21 @@ class Simulator:
                                   self.backend)
         return float(self._engine.bytes_per_edge)
 
+    def recording_bound_bytes(self, config: RunConfig) -> int:
+        """Upper bound, in bytes, of what one run of ``config`` holds in its delay rings and
+        recorders on this backend: the bound that ``memory_limit_bytes`` is checked against
+        (per run of a batch)."""
+        edges = config.snapshot_edge_ids(self.network)
+        if self._engine is None:
+            from crdm import reference
+
+            return reference.memory_bound_bytes(self.network, config, edges.size)
+        return int(self._engine.recording_bound_bytes(
+            config.n_ticks, stdp=config.stdp, record_raster=config.record_raster,
+            record_causal=config.record_causal,
+            record_final_weights=config.record_final_weights,
+            snapshot_ticks=config.snapshot_ticks(), snapshot_edges=edges))
+
     def run(self, stimulus: Stimulus, config: RunConfig) -> SimulationResult:
         """Simulates one stimulus from the network's initial weights and a resting state."""
         return self.run_batch([stimulus], config, n_threads=1)[0]
@@ -199,7 +160,7 @@ class Simulator:
             stimulus.check(self.network, config)
         edges = config.snapshot_edge_ids(self.network)
         if self.backend == "reference":
-            bound = recording_bound_bytes(self.network, config, edges.size) * len(stimuli)
+            bound = self.recording_bound_bytes(config) * len(stimuli)
             if bound > config.memory_limit_bytes:
                 raise MemoryLimitError(
                     f"the delay rings and recorders would need {bound} bytes, "
@@ -210,7 +171,7 @@ class Simulator:
         else:
             raws = self._engine.run_batch(
                 [s.nodes for s in stimuli], [s.ticks for s in stimuli], config.n_ticks,
-                stdp=None if config.stdp is None else config.stdp.as_tuple(),
+                stdp=config.stdp,
                 record_raster=config.record_raster, record_causal=config.record_causal,
                 record_final_weights=config.record_final_weights,
                 snapshot_ticks=config.snapshot_ticks(), snapshot_edges=edges,

@@ -63,7 +63,7 @@ def test_runs_are_batched_under_the_memory_limit(mnist_dir, monkeypatch):
     x = load_mnist("train", data_dir=mnist_dir).images[:3].reshape(3, -1) / 255.0
     cfg = Fig1Config(n_images=40, duration_ms=40.0, walks=4, max_length=5)
     whole = encode_paths(cfg, x, 0)
-    monkeypatch.setattr(fig1, "recording_bound_bytes", lambda *a: 3 * 2**30)
+    monkeypatch.setattr(fig1.Simulator, "recording_bound_bytes", lambda self, cfg: 3 * 2**30)
     one_by_one = encode_paths(cfg, x, 0)
     for key in whole:
         np.testing.assert_array_equal(whole[key], one_by_one[key])

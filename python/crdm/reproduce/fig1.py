@@ -43,7 +43,6 @@ from crdm.simulation import (
     RunConfig,
     Simulator,
     image_stimulus,
-    recording_bound_bytes,
 )
 
 __all__ = ["ChunkCorpora", "Fig1Config", "PathSettings", "encode_paths", "run_fig1"]
@@ -129,7 +128,7 @@ def encode_paths(config: Fig1Config, images: np.ndarray, first_index: int, *,
                     snapshot_interval_ms=None)
     sim = Simulator(net, dt_ms=config.dt_ms)
     # The causal record's worst case is large (≈ 40 MB per run here): batch under the limit.
-    per_run = max(recording_bound_bytes(net, cfg, 0), 1)
+    per_run = max(sim.recording_bound_bytes(cfg), 1)
     batch = max(1, cfg.memory_limit_bytes // per_run)
     tokens, lengths, per_image = [], [], []
     results = (r for a in range(0, len(images), batch)

@@ -3,7 +3,6 @@
 //! Units: positions and path lengths in µm, conduction velocities in m/s (1 m/s = 1 µm/µs =
 //! 1000 µm/ms), times in ms, `dt_ms` the tick length. See `docs/model.md`.
 
-use crate::engine::{FixedEdges, PlanCache, WorkspacePool};
 use crate::error::{check_each, check_indices, check_len, CrdmError, Result};
 
 /// Longest latency or refractory period, in ticks, that the engine accepts. Ticks are stored as
@@ -52,7 +51,7 @@ pub struct NetworkSpec<'a> {
 /// `out_ptr[i]..out_ptr[i + 1]`, in ascending edge id. That order, together with firing in
 /// ascending node id, fixes the canonical order in which arrivals of one tick are summed.
 /// Each position holds its target, delay and plastic flag packed in one integer
-/// ([`EdgeCodes`]) and its weight: 12 bytes per edge when the packing fits 32 bits.
+/// (`EdgeCodes`) and its weight: 12 bytes per edge when the packing fits 32 bits.
 #[derive(Debug, Clone)]
 pub struct CompiledNetwork {
     pub(crate) dt_ms: f64,
@@ -82,14 +81,6 @@ pub struct CompiledNetwork {
     pub(crate) plastic_out_start: Vec<u32>,
     pub(crate) rank_of: Vec<u32>,
     pub(crate) max_delay_ticks: u32,
-    /// The fixed-weight edges' targets in a run without STDP (every edge) and with STDP
-    /// (non-plastic edges).
-    pub(crate) fixed: [FixedEdges; 2],
-    /// The plans of the last run configurations (the network never changes after
-    /// compilation, so a plan stays valid).
-    pub(crate) plan_cache: PlanCache,
-    /// The buffers of finished runs, for the next ones.
-    pub(crate) workspaces: WorkspacePool,
 }
 
 /// An edge's target, delay (ticks) and plastic flag packed into one integer: the flag in the
@@ -349,7 +340,7 @@ impl CompiledNetwork {
         );
         let max_delay_ticks = delay.iter().copied().max().unwrap_or(1);
         let in_id_order = order.iter().enumerate().all(|(pos, &e)| pos == e as usize);
-        let mut net = CompiledNetwork {
+        let net = CompiledNetwork {
             dt_ms,
             n_nodes: n,
             refractory_ticks,
@@ -365,11 +356,7 @@ impl CompiledNetwork {
             plastic_out_start,
             rank_of,
             max_delay_ticks,
-            fixed: Default::default(),
-            plan_cache: PlanCache::default(),
-            workspaces: WorkspacePool::default(),
         };
-        net.fixed = [false, true].map(|stdp_on| FixedEdges::new(&net, stdp_on));
         Ok(net)
     }
 

@@ -1,7 +1,7 @@
 //! Hand-computed cases and property tests of the core, independent of Python.
 
 use crdm_core::{
-    CompiledNetwork, CrdmError, NetworkSpec, RunConfig, RunResult, StdpParams, Stimulus,
+    CompiledNetwork, CrdmError, Engine, NetworkSpec, RunConfig, RunResult, StdpParams, Stimulus,
 };
 use proptest::prelude::*;
 
@@ -51,8 +51,8 @@ impl Net {
         }
     }
 
-    fn compile(&self, dt_ms: f64) -> CompiledNetwork {
-        CompiledNetwork::new(&self.spec(), dt_ms).expect("valid network")
+    fn compile(&self, dt_ms: f64) -> Engine {
+        Engine::compile(&self.spec(), dt_ms).expect("valid network")
     }
 }
 
@@ -69,7 +69,7 @@ fn config(n_ticks: u64) -> RunConfig {
     }
 }
 
-fn run(net: &CompiledNetwork, stim: &[(i64, i64)], cfg: &RunConfig) -> RunResult {
+fn run(net: &Engine, stim: &[(i64, i64)], cfg: &RunConfig) -> RunResult {
     let nodes: Vec<i64> = stim.iter().map(|s| s.0).collect();
     let ticks: Vec<i64> = stim.iter().map(|s| s.1).collect();
     net.run(
@@ -98,7 +98,7 @@ fn latency_is_length_over_velocity_rounded_half_up() {
         2,
         &[(0, 1, 2.0, 125.0), (0, 1, 2.0, 10.0), (0, 1, 2.0, 300.0)],
     );
-    assert_eq!(net.compile(0.5).delay_ticks(), &[3, 1, 6]);
+    assert_eq!(net.compile(0.5).network().delay_ticks(), &[3, 1, 6]);
 }
 
 #[test]
@@ -113,13 +113,16 @@ fn edges_in_any_order_and_any_packing_give_the_same_run() {
     );
     long.plastic[2] = true;
     let (a, b) = (short.compile(0.1), long.compile(0.1));
-    assert_eq!(b.delay_ticks(), vec![12, 10, 1_000_000_000]);
+    assert_eq!(b.network().delay_ticks(), vec![12, 10, 1_000_000_000]);
     // code + weight (+ the id of each position, as these are not listed by source; + per
     // plastic edge its source-and-latency code, as wide as the edge codes, and its rank)
-    assert_eq!(a.bytes_per_edge(), 4.0 + 8.0 + 4.0);
-    assert_eq!(b.bytes_per_edge(), 8.0 + 8.0 + 4.0 + (8.0 + 4.0) / 3.0);
+    assert_eq!(a.network().bytes_per_edge(), 4.0 + 8.0 + 4.0);
+    assert_eq!(
+        b.network().bytes_per_edge(),
+        8.0 + 8.0 + 4.0 + (8.0 + 4.0) / 3.0
+    );
     let sorted = Net::new(3, &[(0, 2, 0.6, 100.0), (1, 2, 0.6, 120.0)]).compile(0.1);
-    assert_eq!(sorted.bytes_per_edge(), 12.0);
+    assert_eq!(sorted.network().bytes_per_edge(), 12.0);
     let mut cfg = config(100);
     cfg.stdp = Some(StdpParams {
         a_plus: 0.1,
@@ -349,7 +352,7 @@ proptest! {
         prop_assert!(pairs.windows(2).all(|w| w[0] < w[1]));
         for node in 0..net.refractory_ms.len() as u32 {
             let ticks = spikes_of(&r, node);
-            let refr = compiled.refractory_ticks()[node as usize];
+            let refr = compiled.network().refractory_ticks()[node as usize];
             prop_assert!(ticks.windows(2).all(|w| w[1] - w[0] >= refr));
             prop_assert_eq!(ticks.len() as u32, r.spike_count[node as usize]);
         }
@@ -497,7 +500,7 @@ proptest! {
     /// error with a message; never a panic, an overflow or an endless run.
     #[test]
     fn bad_input_is_an_error_never_a_panic((net, dt, (nodes, ticks), cfg) in wild_case()) {
-        let compiled = match CompiledNetwork::new(&net.spec(), dt) {
+        let compiled = match Engine::compile(&net.spec(), dt) {
             Ok(c) => c,
             Err(e) => {
                 prop_assert!(!e.to_string().is_empty());
