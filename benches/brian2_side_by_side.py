@@ -13,8 +13,8 @@ Brian2 2.9 needs numpy < 2.3, so run it in an environment of its own:
 
     python3 -m venv .venv-brian2
     .venv-brian2/bin/pip install 'brian2==2.9.*' 'numpy<2.3' .
-    .venv-brian2/bin/python benches/brian2_side_by_side.py [--sizes 200] [--images 5]
-        [--target cython|numpy] [--json]
+    .venv-brian2/bin/python benches/brian2_side_by_side.py [--sizes 50,200] [--images 5]
+        [--target cython|numpy|cpp_standalone] [--json]
 
 Brian2 runs in runtime mode (``--target cython``/``numpy``): its times are simulation only
 (the first image, which pays for code generation and compilation, is excluded). With
@@ -34,6 +34,7 @@ import numpy as np
 
 import crdm
 from crdm.bench import machine
+from crdm.cli import int_list
 from crdm.datasets import load_demo_digits
 from crdm.units import ms_to_ticks
 
@@ -168,7 +169,8 @@ def brian2_standalone_run(net: crdm.Network, images: np.ndarray, cfg: crdm.RunCo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[200])
+    parser.add_argument("--sizes", type=int_list, default=(200,),
+                        help="recurrent sizes, comma-separated (default 200)")
     parser.add_argument("--images", type=int, default=5)
     parser.add_argument("--target", choices=("cython", "numpy", "cpp_standalone"),
                         default="cython",

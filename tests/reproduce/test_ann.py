@@ -21,10 +21,10 @@ from crdm.reproduce.ann import (
 
 
 @pytest.fixture(scope="module")
-def mnist(mnist_dir):
-    from crdm.datasets import load_mnist
+def mnist(digits_dir):
+    from crdm.datasets import load_idx_dataset
 
-    return load_mnist("train", data_dir=mnist_dir), load_mnist("test", data_dir=mnist_dir)
+    return load_idx_dataset(digits_dir, "train"), load_idx_dataset(digits_dir, "test")
 
 
 def test_parameter_counts_by_hand():
@@ -78,18 +78,18 @@ def test_run_resumes_and_joins_figure3_rows(mnist, tmp_path, monkeypatch):
     assert calls == [10]
 
 
-def test_cli_end_to_end_with_figure3_rows(mnist_dir, tmp_path, capsys):
+def test_cli_end_to_end_with_figure3_rows(digits_dir, tmp_path, capsys):
     fig3_out = tmp_path / "fig3"
     assert main(["reproduce", "fig3", "--sizes", "5", "--images", "60", "--splits", "2",
-                 "--duration-ms", "100", "--sketch-dim", "128", "--quiet", "--data-dir",
-                 str(mnist_dir), "--out", str(fig3_out)]) == 0
+                 "--duration-ms", "100", "--sketch-dim", "128", "--quiet", "--dataset",
+                 str(digits_dir), "--out", str(fig3_out)]) == 0
     code = main(["reproduce", "ann", "--sizes", "5", "--images", "60", "--repeats", "2",
-                 "--ncm-draws", "3", "--max-epochs", "200", "--data-dir", str(mnist_dir),
+                 "--ncm-draws", "3", "--max-epochs", "200", "--dataset", str(digits_dir),
                  "--out", str(tmp_path / "ann"), "--fig3", str(fig3_out), "--quiet"])
     text = capsys.readouterr().out
     assert code == 0
     assert "ann_one_shot" in text and "fig3:crdm_all" in text and "fig3:raw_pixels" in text
-    assert main(["reproduce", "ann", "--images", "60", "--data-dir", str(mnist_dir),
+    assert main(["reproduce", "ann", "--images", "60", "--dataset", str(digits_dir),
                  "--out", str(tmp_path / "x"), "--fig3", str(tmp_path / "none"),
                  "--sizes", "5", "--repeats", "1", "--ncm-draws", "1", "--quiet",
                  "--max-epochs", "5"]) == 1

@@ -7,8 +7,8 @@ import pytest
 
 from crdm.datasets import Digits
 from crdm.errors import DtypeError, ValidationError
-from crdm.reproduce import ann, fig1, fig3, mstdp, sec32
-from crdm.reproduce._common import unit_pixels
+from crdm.reproduce import ann, experiment, fig1, fig3, mstdp, sec32
+from crdm.reproduce.experiment import unit_pixels
 
 
 def test_integers_are_0_255_and_floats_are_taken_as_they_are():
@@ -41,8 +41,8 @@ def stored(monkeypatch):
         seen.append(config)
         raise _Stored
 
-    for module in (ann, fig1, fig3, mstdp, sec32):
-        monkeypatch.setattr(module, "ResultFolder", capture)
+    # every command opens its folder through the shared scaffold
+    monkeypatch.setattr(experiment, "ResultFolder", capture)
     return seen
 
 

@@ -12,10 +12,10 @@ from crdm.errors import ValidationError
 from crdm.reproduce.fig1 import Fig1Config, encode_paths
 
 
-def test_paths_do_not_depend_on_chunking(mnist_dir):
-    from crdm.datasets import load_mnist
+def test_paths_do_not_depend_on_chunking(digits_dir):
+    from crdm.datasets import load_idx_dataset
 
-    x = load_mnist("train", data_dir=mnist_dir).images[:4].reshape(4, -1) / 255.0
+    x = load_idx_dataset(digits_dir, "train").images[:4].reshape(4, -1) / 255.0
     cfg = Fig1Config(n_images=40, duration_ms=60.0, walks=5, max_length=6)
     whole = encode_paths(cfg, x, 0, n_threads=1)
     parts = [encode_paths(cfg, x[a:a + 2], a, n_threads=2) for a in (0, 2)]
@@ -26,10 +26,10 @@ def test_paths_do_not_depend_on_chunking(mnist_dir):
     assert whole["tokens"].min() >= 0 and whole["tokens"].max() < 784 + 200
 
 
-def test_cli_end_to_end_and_resume(mnist_dir, tmp_path, capsys):
+def test_cli_end_to_end_and_resume(digits_dir, tmp_path, capsys):
     argv = ["reproduce", "fig1", "--images", "40", "--splits", "2", "--duration-ms", "60",
-            "--walks", "10", "--max-length", "6", "--chunk-size", "20", "--data-dir",
-            str(mnist_dir), "--out", str(tmp_path), "--quiet"]
+            "--walks", "10", "--max-length", "6", "--chunk-size", "20", "--dataset",
+            str(digits_dir), "--out", str(tmp_path), "--quiet"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "crdm_paths" in out and "raw_pixels" in out
@@ -54,13 +54,13 @@ def test_bad_configuration():
         Fig1Config(network_params={"plastic": "all"})
 
 
-def test_runs_are_batched_under_the_memory_limit(mnist_dir, monkeypatch):
+def test_runs_are_batched_under_the_memory_limit(digits_dir, monkeypatch):
     """Each run's worst-case causal record is large; a chunk is split into batches that fit
     the limit, with the same paths as one batch."""
-    from crdm.datasets import load_mnist
+    from crdm.datasets import load_idx_dataset
     from crdm.reproduce import fig1
 
-    x = load_mnist("train", data_dir=mnist_dir).images[:3].reshape(3, -1) / 255.0
+    x = load_idx_dataset(digits_dir, "train").images[:3].reshape(3, -1) / 255.0
     cfg = Fig1Config(n_images=40, duration_ms=40.0, walks=4, max_length=5)
     whole = encode_paths(cfg, x, 0)
     monkeypatch.setattr(fig1.Simulator, "recording_bound_bytes", lambda self, cfg: 3 * 2**30)

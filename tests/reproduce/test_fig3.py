@@ -24,10 +24,10 @@ from crdm.simulation import Simulator, image_stimulus
 
 
 @pytest.fixture(scope="module")
-def digits(mnist_dir):
-    from crdm.datasets import load_mnist
+def digits(digits_dir):
+    from crdm.datasets import load_idx_dataset
 
-    d = load_mnist("test", data_dir=mnist_dir)
+    d = load_idx_dataset(digits_dir, "test")
     return d.images[:60], d.labels[:60]
 
 
@@ -334,12 +334,12 @@ def test_more_images_than_the_data_has_is_refused(digits, tmp_path):
         run_fig3(small(n_images=100), *digits, tmp_path, progress=False)
 
 
-def test_killed_run_resumes_to_the_same_results(mnist_dir, tmp_path):
+def test_killed_run_resumes_to_the_same_results(digits_dir, tmp_path):
     """SIGKILL in the middle of a real run: the rerun keeps finished chunks, redoes none twice,
     and ends with the results of an uninterrupted run."""
     argv = [sys.executable, "-m", "crdm.cli", "reproduce", "fig3", "--sizes", "25,50",
             "--images", "120", "--chunk-size", "10", "--splits", "2", "--duration-ms", "200",
-            "--sketch-dim", "128", "--data-dir", str(mnist_dir), "--quiet", "--threads", "1"]
+            "--sketch-dim", "128", "--dataset", str(digits_dir), "--quiet", "--threads", "1"]
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     proc = subprocess.Popen([*argv, "--out", str(killed)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -366,12 +366,12 @@ def test_killed_run_resumes_to_the_same_results(mnist_dir, tmp_path):
     assert Path(killed / "fig3.png").is_file()
 
 
-def test_a_two_worker_dask_cluster_gives_the_single_process_numbers(mnist_dir, tmp_path):
+def test_a_two_worker_dask_cluster_gives_the_single_process_numbers(digits_dir, tmp_path):
     from dask.distributed import Client, LocalCluster
 
-    from crdm.datasets import load_mnist
+    from crdm.datasets import load_idx_dataset
 
-    d = load_mnist("test", data_dir=mnist_dir)
+    d = load_idx_dataset(digits_dir, "test")
     cfg = small(sizes=(5, 10), sketch_dim=64)
     local = run_fig3(cfg, d.images, d.labels, tmp_path / "local", progress=False)
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",

@@ -10,9 +10,9 @@ import numpy as np
 from crdm.cli import main
 
 
-def test_cli_end_to_end_and_resume(mnist_dir, tmp_path, capsys):
+def test_cli_end_to_end_and_resume(digits_dir, tmp_path, capsys):
     argv = ["reproduce", "mstdp", "--hidden", "6", "--presentations", "7", "--eval-every",
-            "3", "--train-images", "40", "--test-images", "30", "--data-dir", str(mnist_dir),
+            "3", "--train-images", "40", "--test-images", "30", "--dataset", str(digits_dir),
             "--out", str(tmp_path), "--quiet"]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -40,12 +40,12 @@ def test_cli_end_to_end_and_resume(mnist_dir, tmp_path, capsys):
     assert "alpha" in capsys.readouterr().err
 
 
-def test_hidden_rule_and_backend_are_recorded_and_a_folder_keeps_them(mnist_dir, tmp_path,
+def test_hidden_rule_and_backend_are_recorded_and_a_folder_keeps_them(digits_dir, tmp_path,
                                                                       capsys):
     from crdm.mstdp import load_mstdp
 
     argv = ["reproduce", "mstdp", "--hidden", "5", "--presentations", "4", "--eval-every",
-            "4", "--train-images", "20", "--test-images", "10", "--data-dir", str(mnist_dir),
+            "4", "--train-images", "20", "--test-images", "10", "--dataset", str(digits_dir),
             "--quiet"]
     assert main([*argv, "--out", str(tmp_path / "sym")]) == 0
     assert main([*argv, "--out", str(tmp_path / "paper"), "--hidden-rule", "paper",
@@ -69,10 +69,10 @@ def test_hidden_rule_and_backend_are_recorded_and_a_folder_keeps_them(mnist_dir,
     assert model.activation == "hard_sigmoid" and model.state_.min() >= 0.0
 
 
-def test_controls_run_in_the_same_experiment_and_resume(mnist_dir, tmp_path, capsys):
+def test_controls_run_in_the_same_experiment_and_resume(digits_dir, tmp_path, capsys):
     argv = ["reproduce", "mstdp", "--rule", "eqprop", "--layered", "--hidden", "12",
             "--presentations", "40", "--eval-every", "20", "--chains", "4", "--train-images",
-            "40", "--test-images", "30", "--data-dir", str(mnist_dir), "--out",
+            "40", "--test-images", "30", "--dataset", str(digits_dir), "--out",
             str(tmp_path), "--quiet"]
     assert main(argv) == 0
     record = json.loads((tmp_path / "results.json").read_text())
@@ -90,11 +90,11 @@ def test_controls_run_in_the_same_experiment_and_resume(mnist_dir, tmp_path, cap
     assert "layered" in capsys.readouterr().err
 
 
-def test_momentum_inference_figure(mnist_dir, tmp_path):
-    from crdm.datasets import load_mnist
+def test_momentum_inference_figure(digits_dir, tmp_path):
+    from crdm.datasets import load_idx_dataset
     from crdm.mstdp import MSTDPClassifier
 
-    d = load_mnist("train", data_dir=mnist_dir)
+    d = load_idx_dataset(digits_dir, "train")
     x, y = d.images[:20].reshape(20, -1) / 255.0, d.labels[:20]
     model = MSTDPClassifier(16, n_phases=1).fit(x, y)
     with_m = model.inference_trace(x, y, n_iterations=40)

@@ -62,10 +62,10 @@ def test_concatenated_sequence():
         both[3]
 
 
-def test_cli_end_to_end_and_resume(mnist_dir, tmp_path, capsys):
+def test_cli_end_to_end_and_resume(digits_dir, tmp_path, capsys):
     argv = ["reproduce", "sec32", "--stdp-images", "6", "--encode-images", "24", "--splits",
             "2", "--test-size", "6", "--duration-ms", "50", "--walks", "8", "--max-length", "5",
-            "--chunk-size", "10", "--data-dir", str(mnist_dir), "--out", str(tmp_path),
+            "--chunk-size", "10", "--dataset", str(digits_dir), "--out", str(tmp_path),
             "--quiet"]
     assert main([*argv[:-1], "--stdp", "nonsense=1", "--quiet"]) == 1
     assert "nonsense" in capsys.readouterr().err
@@ -94,13 +94,13 @@ def test_cli_end_to_end_and_resume(mnist_dir, tmp_path, capsys):
     assert (tmp_path / "results.csv").read_text() == first
 
 
-def test_checkpoints_resume_the_stdp_stream(mnist_dir, tmp_path):
+def test_checkpoints_resume_the_stdp_stream(digits_dir, tmp_path):
     """A stream stopped after a checkpoint ends with the same weights as one run straight."""
-    from crdm.datasets import load_mnist
+    from crdm.datasets import load_idx_dataset
     from crdm.reproduce.sec32 import _train_stdp
     from crdm.results import ResultFolder
 
-    x = load_mnist("train", data_dir=mnist_dir).images[:5].reshape(5, -1) / 255.0
+    x = load_idx_dataset(digits_dir, "train").images[:5].reshape(5, -1) / 255.0
     cfg = Sec32Config(n_stdp=5, n_encode=10, duration_ms=40.0, checkpoint_every=2)
     straight = _train_stdp(cfg, x, ResultFolder(tmp_path / "a", {"x": 1}), False, print)
     folder = ResultFolder(tmp_path / "b", {"x": 1})

@@ -43,9 +43,15 @@ import numpy as np
 
 from crdm._checks import integer, real
 from crdm._io import atomic_write
+from crdm.datasets import DatasetInfo
 from crdm.errors import ValidationError
 from crdm.protocol import GramNeighbours, split_indices, split_seeds, weighted_vote
-from crdm.reproduce._common import check_sizes, data_fingerprint, default_test_size, unit_pixels
+from crdm.reproduce.experiment import (
+    check_sizes,
+    default_test_size,
+    labelled_pixels,
+    open_results,
+)
 from crdm.reproduce.fig3 import PAPER_SIZES
 from crdm.results import ResultFolder
 
@@ -91,13 +97,14 @@ class AnnConfig:
         return {**asdict(self), "test_size": self.test_size}
 
 
-def parameter_counts(size: int) -> dict[str, int]:
-    """The counts of the module docstring for hidden size = recurrent size ``size``."""
-    edges = 784 * size + size * (size - 1)
-    return {"ann": 784 * size + size + 10 * size + 10,
+def parameter_counts(size: int, n_pixels: int = 784, n_classes: int = 10) -> dict[str, int]:
+    """The counts of the module docstring for hidden size = recurrent size ``size``, with
+    ``n_pixels`` inputs (784 for MNIST) and ``n_classes`` outputs."""
+    edges = n_pixels * size + size * (size - 1)
+    return {"ann": n_pixels * size + size + n_classes * size + n_classes,
             "crdm_features_all": edges,
             "crdm_features_recurrent": size * (size - 1),
-            "crdm_network": 2 * edges + 3 * (784 + size) + 4}
+            "crdm_network": 2 * edges + 3 * (n_pixels + size) + 4}
 
 
 def one_per_class(labels: np.ndarray, seed: int) -> np.ndarray:
@@ -108,7 +115,8 @@ def one_per_class(labels: np.ndarray, seed: int) -> np.ndarray:
 
 def train_one_shot(x: np.ndarray, y: np.ndarray, hidden: int, seed: int,
                    config: AnnConfig) -> tuple[Any, dict[str, float]]:
-    """A 784-``hidden``-10 ReLU network trained with full-batch Adam until it overfits."""
+    """A pixels-``hidden``-classes ReLU network (784-H-10 on MNIST) trained with full-batch
+    Adam until it overfits."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
@@ -162,7 +170,7 @@ def _nearest_class_mean(train_x: np.ndarray, train_y: np.ndarray, test_x: np.nda
             for m, v in acc.items()}
 
 
-def _fig3_rows(fig3_dir: Path, config: AnnConfig) -> list[dict[str, Any]]:
+def _fig3_rows(fig3_dir: Path, config: AnnConfig, n_pixels: int) -> list[dict[str, Any]]:
     """The CRDM and raw-pixel rows of a Figure-3 run, best sample time per size (cosine, as
     the ANN read-out, and Euclidean, the paper's for the CRDM)."""
     from crdm.errors import DataError
@@ -182,9 +190,10 @@ def _fig3_rows(fig3_dir: Path, config: AnnConfig) -> list[dict[str, Any]]:
                      and r["feature"] == feature]
             for size in sorted({r["size"] for r in cands}, key=str):
                 best = max((r for r in cands if r["size"] == size), key=lambda r: r["mean"])
-                counted = (parameter_counts(size)["crdm_features_all" if model == "crdm_all"
-                                                   else "crdm_features_recurrent"]
-                           if isinstance(size, int) else 784)
+                counted = (parameter_counts(size, n_pixels)["crdm_features_all"
+                                                            if model == "crdm_all"
+                                                            else "crdm_features_recurrent"]
+                           if isinstance(size, int) else n_pixels)
                 rows.append({"model": f"fig3:{model}", "size": size, "metric": metric,
                              "mean": best["mean"], "sd": best["sd"],
                              "n_repeats": best["n_splits"], "parameters": counted,
@@ -198,30 +207,24 @@ def _fig3_rows(fig3_dir: Path, config: AnnConfig) -> list[dict[str, Any]]:
 
 def run_ann(config: AnnConfig, train_images: np.ndarray, train_labels: np.ndarray,
             test_images: np.ndarray, test_labels: np.ndarray, out_dir: str | Path, *,
-            fig3_dir: str | Path | None = None, data_source: str = "", progress: bool = True,
-            log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+            fig3_dir: str | Path | None = None, dataset: DatasetInfo | None = None,
+            progress: bool = True, log: Callable[[str], None] | None = None
+            ) -> list[dict[str, Any]]:
     """Runs (or continues) the Section-4.1 comparison into ``out_dir``; returns the table rows.
 
-    Writes ``results.csv`` (Figure 4's table), ``results.json`` and ``fig5.png``.
+    Images of any size; ``dataset`` names the data in the results. Writes ``results.csv``
+    (Figure 4's table), ``results.json`` and ``fig5.png``.
     """
     from tqdm.auto import tqdm
 
-    from crdm import __version__
-
     say = log or (lambda msg: None)
-    n = config.n_images
-    if test_images.shape[0] < n:
-        raise ValidationError(f"`n_images` = {n} but the test data has {test_images.shape[0]}",
-                              "n_images", n)
-    tx = unit_pixels(test_images[:n], "test_images")
-    ty = np.asarray(test_labels[:n], dtype=np.int64)
-    rx = unit_pixels(train_images, "train_images")
-    ry = np.asarray(train_labels, dtype=np.int64)
-    stored = {"experiment": "ann", **config.as_dict(),
-              "data": {"source": data_source, "test_sha256": data_fingerprint(tx, ty),
-                       "train_sha256": data_fingerprint(rx, ry)}}
-    folder = ResultFolder(out_dir, stored, provenance={"crdm_version": __version__})
-    say(f"results in {folder.path}")
+    tx, ty = labelled_pixels(test_images, test_labels, config.n_images, field="test_images")
+    rx, ry = labelled_pixels(train_images, train_labels, field="train_images")
+    if rx.shape[1] != tx.shape[1]:
+        raise ValidationError(f"training images have {rx.shape[1]} pixels, test images "
+                              f"{tx.shape[1]}", "train_images", rx.shape)
+    folder = open_results(out_dir, "ann", config.as_dict(), dataset,
+                          {"test": (tx, ty), "train": (rx, ry)}, log=say)
     seeds = split_seeds(config.seed, config.n_repeats)
     todo = [(h, r) for h in config.sizes for r in range(config.n_repeats)
             if not folder.has(f"pieces/n{h:04d}_r{r:02d}.json")]
@@ -230,21 +233,22 @@ def run_ann(config: AnnConfig, train_images: np.ndarray, train_labels: np.ndarra
     for h, r in tqdm(todo, disable=not progress, desc="ann", unit="net"):
         pick = one_per_class(ry, seeds[r])
         mlp, stats = train_one_shot(rx[pick], ry[pick], h, seeds[r] % 2**31, config)
-        train, test = split_indices(n, config.test_size, seeds[r])
+        train, test = split_indices(config.n_images, config.test_size, seeds[r])
         acc, per_class = _split_accuracy(hidden_activations(mlp, tx), ty, train, test, config.k)
         folder.write_json(f"pieces/n{h:04d}_r{r:02d}.json",
                           {"size": h, "repeat": r, "accuracy": acc, "per_class": per_class,
                            "train_images": pick.tolist(), "split_seed": seeds[r], **stats})
     if not folder.has("eval/ncm.json"):
         folder.write_json("eval/ncm.json", _nearest_class_mean(rx, ry, tx, ty, config))
-    rows = _table(folder, config)
+    rows = _table(folder, config, n_pixels=tx.shape[1], n_classes=int(np.unique(ry).size))
     if fig3_dir is not None:
-        rows += _fig3_rows(Path(fig3_dir), config)
+        rows += _fig3_rows(Path(fig3_dir), config, tx.shape[1])
     _write(folder, rows)
     return rows
 
 
-def _table(folder: ResultFolder, config: AnnConfig) -> list[dict[str, Any]]:
+def _table(folder: ResultFolder, config: AnnConfig, *, n_pixels: int, n_classes: int
+           ) -> list[dict[str, Any]]:
     rows = []
     for h in config.sizes:
         pieces = [folder.read_json(f"pieces/n{h:04d}_r{r:02d}.json")
@@ -253,13 +257,14 @@ def _table(folder: ResultFolder, config: AnnConfig) -> list[dict[str, Any]]:
         rows.append({"model": "ann_one_shot", "size": h, "metric": "cosine",
                      "mean": float(acc.mean()),
                      "sd": float(acc.std(ddof=1)) if acc.size > 1 else 0.0,
-                     "n_repeats": acc.size, "parameters": parameter_counts(h)["ann"],
+                     "n_repeats": acc.size,
+                     "parameters": parameter_counts(h, n_pixels, n_classes)["ann"],
                      "parameters_counted": "all weights and biases",
                      "epochs_mean": float(np.mean([p["epochs"] for p in pieces])),
                      "train_accuracy_mean": float(np.mean([p["train_accuracy"]
                                                            for p in pieces])),
                      "accuracies": acc.tolist()})
-        counts = parameter_counts(h)
+        counts = parameter_counts(h, n_pixels, n_classes)
         for key in ("crdm_features_all", "crdm_features_recurrent", "crdm_network"):
             rows.append({"model": key, "size": h, "metric": "", "mean": "", "sd": "",
                          "n_repeats": "", "parameters": counts[key],
@@ -267,7 +272,8 @@ def _table(folder: ResultFolder, config: AnnConfig) -> list[dict[str, Any]]:
     for metric, r in folder.read_json("eval/ncm.json").items():
         rows.append({"model": "ncm_raw_pixels_one_shot", "size": "", "metric": metric,
                      "mean": r["mean"], "sd": r["sd"], "n_repeats": r["draws"],
-                     "parameters": 7840, "parameters_counted": "ten stored images"})
+                     "parameters": n_classes * n_pixels,
+                     "parameters_counted": f"{n_classes} stored images"})
     return rows
 
 
@@ -279,17 +285,19 @@ def _write(folder: ResultFolder, rows: list[dict[str, Any]]) -> None:
     writer.writerows(rows)
     folder.write_text("results.csv", buf.getvalue())
     folder.write_json("results.json", {"config": folder.config, "rows": rows})
-    plot_fig5(rows, folder.file("fig5.png"))
+    plot_fig5(rows, folder.file("fig5.png"), dataset=folder.config["data"]["name"])
 
 
-def plot_fig5(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Panel A: accuracy vs hidden/recurrent size; panel B: parameters vs size (log)."""
+def plot_fig5(rows: list[dict[str, Any]], path: str | Path, *, dataset: str = "mnist") -> Path:
+    """Panel A: accuracy vs hidden/recurrent size; panel B: parameters vs size (log); the
+    title names the data set."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig.suptitle(f"Section 4.1 on {dataset}", fontsize=10)
 
     def series(model: str, metric: str | None = None) -> tuple[list[Any], list[Any], list[Any]]:
         pts = sorted((r["size"], r) for r in rows if r["model"] == model

@@ -1,19 +1,35 @@
-"""Checks shared by the experiment configurations."""
+"""The scaffold every experiment command shares: its argument checks, pixel normalisation,
+data identity and result folder.
+
+A command calls :func:`labelled_pixels` for each part of its data (images as float64 grey
+levels in [0, 1], labels as int64, the count checked), then :func:`open_results`, whose
+stored configuration names the experiment, the model revision where the engine computes
+the numbers, the configuration, the data set (:class:`crdm.datasets.DatasetInfo`: name,
+source, each file's SHA-256 and size) and a fingerprint of every part's images and labels.
+A folder of the same configuration and data continues; any other is refused.
+:func:`is_mnist` tells a report whether the papers' numbers apply.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from crdm._checks import integer, sequence
+from crdm.datasets import MNIST, DatasetInfo
 from crdm.errors import DtypeError, ValidationError
+from crdm.results import ResultFolder
 
-__all__ = ["check_network_params", "check_sizes", "data_fingerprint", "default_test_size",
-           "unit_pixels"]
+__all__ = ["check_image_shape", "check_network_params", "check_sizes", "data_fingerprint",
+           "default_test_size", "is_mnist", "labelled_pixels", "open_results", "unit_pixels"]
+
+#: What results say of data handed over as arrays, without a :class:`DatasetInfo`.
+ARRAYS = DatasetInfo("arrays", "arrays passed to the function")
 
 
 def unit_pixels(images: Any, field: str = "images") -> np.ndarray:
@@ -85,3 +101,71 @@ def check_network_params(params: Any, builder: Callable[..., Any], reserved: Seq
                                   f"{key!r} (it has {', '.join(sorted(known))})",
                                   f"network_params.{key}", params[key])
     return dict(params)
+
+
+def labelled_pixels(images: Any, labels: Any, n: int | None = None, *,
+                    field: str = "images") -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` (default: all) ``images`` as ``(n, pixels)`` float64 grey levels in
+    [0, 1] (:func:`unit_pixels`) and their labels as int64; a ``ValidationError`` naming
+    ``n_images`` if there are fewer, or ``field`` if images and labels disagree."""
+    x, y = np.asarray(images), np.asarray(labels)
+    if x.ndim < 1 or y.ndim != 1 or x.shape[0] != y.shape[0]:
+        raise ValidationError(f"`{field}` ({x.shape}) and their labels ({y.shape}) must have "
+                              "one label per image", field, x.shape)
+    if n is not None and x.shape[0] < n:
+        raise ValidationError(f"`n_images` = {n} but the data has {x.shape[0]} images",
+                              "n_images", n)
+    return unit_pixels(x[:n], field), y[:n].astype(np.int64)
+
+
+def check_image_shape(images: Any, allowed: Sequence[tuple[int, int]] | None = None,
+                      *, experiment: str) -> tuple[int, int]:
+    """The ``(rows, cols)`` of ``images`` (``(n, rows, cols)``, or ``(n, 784)`` read as
+    28 × 28), refused with a ``ValidationError`` naming ``images`` when it is not one of
+    ``allowed`` (``None``: any)."""
+    shape = np.shape(images)
+    if len(shape) == 3:
+        rows_cols = (int(shape[1]), int(shape[2]))
+    elif len(shape) == 2 and shape[1] == 784:
+        rows_cols = (28, 28)
+    else:
+        raise ValidationError(f"`images` of shape {shape}: {experiment} needs images as "
+                              "(n, rows, cols) arrays (or (n, 784) for 28 × 28)", "images",
+                              shape)
+    if allowed is not None and rows_cols not in allowed:
+        raise ValidationError(f"`images` are {rows_cols[0]} × {rows_cols[1]}; {experiment} is "
+                              f"defined for {' or '.join(f'{r} × {c}' for r, c in allowed)} "
+                              "images only", "images", shape)
+    return rows_cols
+
+
+def open_results(out_dir: str | Path, experiment: str, config: Mapping[str, Any],
+                 dataset: DatasetInfo | None, parts: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                 *, model_revision: int | None = None, growable: Sequence[str] = (),
+                 log: Callable[[str], None] | None = None) -> ResultFolder:
+    """The result folder of a run, created or continued (see the module docstring).
+
+    ``parts`` maps a name (``"train"``, ``"test"``, ``"images"``) to the images and labels
+    the run uses; ``growable`` lists settings a rerun may extend (``ResultFolder``).
+    """
+    from crdm import __version__
+
+    info = ARRAYS if dataset is None else dataset
+    stored: dict[str, Any] = {"experiment": experiment}
+    if model_revision is not None:
+        stored["model_revision"] = model_revision
+    stored.update(config)
+    stored["data"] = {**info.as_dict(),
+                      "sha256": {name: data_fingerprint(x, y) for name, (x, y) in parts.items()}}
+    folder = ResultFolder(out_dir, stored, provenance={"crdm_version": __version__},
+                          growable=tuple(growable))
+    if log is not None:
+        log(f"results in {folder.path}")
+    return folder
+
+
+def is_mnist(config: Mapping[str, Any]) -> bool:
+    """Whether a stored configuration's data set is MNIST (checksum-verified), so that the
+    papers' numbers belong beside its results."""
+    data = config.get("data", {})
+    return isinstance(data, Mapping) and data.get("name") == MNIST

@@ -26,16 +26,19 @@ import numpy as np
 
 from crdm._checks import integer, real
 from crdm._io import atomic_write
+from crdm.datasets import DatasetInfo
 from crdm.embedding import embed_paths
 from crdm.errors import ValidationError
 from crdm.network import Network, two_block_sbm
 from crdm.paths import temporal_graph, temporal_paths
 from crdm.protocol import GramNeighbours, points_under_test, wknn_neighbours
-from crdm.reproduce._common import (
+from crdm.reproduce.experiment import (
+    check_image_shape,
     check_network_params,
-    data_fingerprint,
     default_test_size,
-    unit_pixels,
+    is_mnist,
+    labelled_pixels,
+    open_results,
 )
 from crdm.results import ResultFolder
 from crdm.simulation import (
@@ -87,6 +90,10 @@ class PathSettings:
         default_test_size(self.n_test, n_images, self.k)
         object.__setattr__(self, "network_params",
                            check_network_params(self.network_params, two_block_sbm))
+        # values too, before any work: the run's tick range, and a network of two hidden
+        # nodes built with the same parameters
+        RunConfig(duration_ms=self.duration_ms, dt_ms=self.dt_ms, snapshot_interval_ms=None)
+        two_block_sbm(2, seed=self.seed, plastic="none", **self.network_params)
 
     def path_settings(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(PathSettings)}
@@ -176,24 +183,22 @@ class ChunkCorpora(Sequence[list[list[int]]]):
 
 
 def run_fig1(config: Fig1Config, images: np.ndarray, labels: np.ndarray, out_dir: str | Path,
-             *, data_source: str = "", n_threads: int | None = None, progress: bool = True,
-             log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Runs (or continues) Section 3.1 into ``out_dir``; returns the results record."""
-    from tqdm.auto import tqdm
+             *, dataset: DatasetInfo | None = None, n_threads: int | None = None,
+             progress: bool = True, log: Callable[[str], None] | None = None
+             ) -> dict[str, Any]:
+    """Runs (or continues) Section 3.1 into ``out_dir``; returns the results record.
 
-    from crdm import __version__
+    The network's input layer is the paper's 28 × 28 grid, so the images must be 28 × 28;
+    ``dataset`` names the data in the results (the paper's numbers only beside MNIST).
+    """
+    from tqdm.auto import tqdm
 
     say = log or (lambda msg: None)
     n = config.n_images
-    if images.shape[0] < n:
-        raise ValidationError(f"`n_images` = {n} but the data has {images.shape[0]} images",
-                              "n_images", n)
-    x = unit_pixels(images[:n])
-    y = np.asarray(labels[:n], dtype=np.int64)
-    stored = {"experiment": "fig1", "model_revision": MODEL_REVISION, **config.as_dict(),
-              "data": {"source": data_source, "sha256": data_fingerprint(x, y)}}
-    folder = ResultFolder(out_dir, stored, provenance={"crdm_version": __version__})
-    say(f"results in {folder.path}")
+    check_image_shape(images, [(28, 28)], experiment="Section 3.1")
+    x, y = labelled_pixels(images, labels, n)
+    folder = open_results(out_dir, "fig1", config.as_dict(), dataset, {"images": (x, y)},
+                          model_revision=MODEL_REVISION, log=say)
     chunks = [(f"chunks/{a:06d}.npz", a, min(a + config.chunk_size, n))
               for a in range(0, n, config.chunk_size)]
     todo = [c for c in chunks if not folder.has(c[0])]
@@ -211,15 +216,17 @@ def run_fig1(config: Fig1Config, images: np.ndarray, labels: np.ndarray, out_dir
         folder.write_arrays("embeddings.npz", embeddings=emb)
     emb = folder.read_arrays("embeddings.npz")["embeddings"]
     record = _evaluate(emb, x, y, config)
+    if is_mnist(folder.config):
+        record = {"paper": PAPER, **record}
     folder.write_json("results.json", {"config": folder.config, **record})
     _write_csv(folder, record)
-    plot_fig1(emb, y, folder.file("fig1.png"))
+    plot_fig1(emb, y, folder.file("fig1.png"), dataset=folder.config["data"]["name"])
     return record
 
 
 def _evaluate(emb: np.ndarray, x: np.ndarray, y: np.ndarray, config: Fig1Config
               ) -> dict[str, Any]:
-    out: dict[str, Any] = {"paper": PAPER, "rows": []}
+    out: dict[str, Any] = {"rows": []}
     # Only the tested points need neighbours, and rows are computed as needed: at 60,000
     # images a Gram matrix would take 29 GB.
     queries = points_under_test(y.size, config.test_size, config.n_splits, config.seed)
@@ -245,8 +252,10 @@ def _write_csv(folder: ResultFolder, record: dict[str, Any]) -> None:
     folder.write_text("results.csv", buf.getvalue())
 
 
-def plot_fig1(embeddings: np.ndarray, labels: np.ndarray, path: str | Path) -> Path:
-    """The top three principal components of the embeddings, coloured by digit."""
+def plot_fig1(embeddings: np.ndarray, labels: np.ndarray, path: str | Path, *,
+              dataset: str = "mnist") -> Path:
+    """The top three principal components of the embeddings, coloured by class; the title
+    names the data set."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -265,7 +274,8 @@ def plot_fig1(embeddings: np.ndarray, labels: np.ndarray, path: str | Path) -> P
     ax.set_ylabel("PC 2")
     ax.set_zlabel("PC 3")
     ax.legend(markerscale=4, fontsize=7, loc="upper left")
-    ax.set_title("Figure 1: temporal-path embeddings (PCA), coloured by digit", fontsize=10)
+    ax.set_title(f"Figure 1 on {dataset}: temporal-path embeddings (PCA), coloured by class",
+                 fontsize=10)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)

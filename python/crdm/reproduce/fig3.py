@@ -4,7 +4,7 @@ For each recurrent size ``N``, every image stimulates a fresh copy of the seeded
 :func:`crdm.input_recurrent` network once, STDP on, for ``duration_ms``; the weights are sampled
 every ``sample_interval_ms``. STDP acts on ``plastic`` edges: ``"all"`` (default: every edge
 that ends in the recurrent layer, our reading of the paper) or ``"recurrent"`` (the recurrent →
-recurrent edges only, issue 7's benchmark workload; the input weights then stay at ``w(0)``).
+recurrent edges only, the benchmark workload; the input weights then stay at ``w(0)``).
 At each sample time ``t`` the features of an image are
 
 * ``crdm_all``: the weights of every edge that ends in the recurrent layer (input → recurrent
@@ -47,7 +47,7 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,16 +55,19 @@ import numpy as np
 
 from crdm._checks import integer, real
 from crdm._core import SparseProjection
+from crdm.datasets import DatasetInfo
 from crdm.errors import ValidationError
 from crdm.input_codes import InputCode
 from crdm.network import Network, input_recurrent
 from crdm.protocol import GramNeighbours, points_under_test, wknn_neighbours
-from crdm.reproduce._common import (
+from crdm.reproduce.experiment import (
+    check_image_shape,
     check_network_params,
     check_sizes,
-    data_fingerprint,
     default_test_size,
-    unit_pixels,
+    is_mnist,
+    labelled_pixels,
+    open_results,
 )
 from crdm.results import ResultFolder
 from crdm.simulation import MODEL_REVISION, RunConfig, Simulator, StdpParams
@@ -274,7 +277,7 @@ def _projection_seed(config: Fig3Config, size: int, which: str) -> int:
 
 def encode_chunk(config: Fig3Config, size: int, images: np.ndarray, *,
                  n_threads: int | None = None) -> dict[str, np.ndarray]:
-    """Features of ``images`` (``(n, 784)``, in [0, 1]) for one recurrent size.
+    """Features of ``images`` (``(n, pixels)``, in [0, 1]) for one recurrent size.
 
     Returns float32 arrays ``crdm_all`` and ``crdm_recurrent`` (``(n, n_times, dims)``, the
     projected ``Δw``), ``stdp_off_counts`` (``(n, n_times, size)``) and per-image activity
@@ -508,7 +511,7 @@ def _evaluate_size(folder: ResultFolder, config: Fig3Config, size: int, labels: 
 
         dims = int(data["crdm_all"].shape[2])
         with warnings.catch_warnings():
-            # Projecting 784 pixels to more dimensions is the point of this baseline.
+            # Projecting the pixels to more dimensions is the point of this baseline.
             warnings.simplefilter("ignore")
             proj = GaussianRandomProjection(n_components=dims, random_state=_projection_seed(
                 config, size, "random_projection")).fit_transform(images)
@@ -542,47 +545,45 @@ class Fig3Result:
 
 
 def run_fig3(config: Fig3Config, images: np.ndarray, labels: np.ndarray, out_dir: str | Path,
-             *, data_source: str = "", n_threads: int | None = None, progress: bool = True,
-             log: Callable[[str], None] | None = None, client: Any = None) -> Fig3Result:
+             *, dataset: DatasetInfo | None = None, n_threads: int | None = None,
+             progress: bool = True, log: Callable[[str], None] | None = None,
+             client: Any = None) -> Fig3Result:
     """Runs (or continues) the Figure-3 sweep into ``out_dir``; returns every result row.
 
-    ``images`` are ``(n, 28, 28)`` or ``(n, 784)`` uint8 or float in [0, 1]; the first
-    ``config.n_images`` are used. Writes ``results.csv``, ``results.json`` and ``fig3.png``.
-    With a ``dask.distributed.Client`` the chunks are simulated on its workers (one thread
-    each) and written here as they arrive; the numbers are the same as without.
+    ``images`` are ``(n, rows, cols)`` (or ``(n, 784)`` for 28 × 28) uint8 or float in
+    [0, 1]; the first ``config.n_images`` are used, and the network's input grid is their
+    ``rows × cols`` (``config.network_params`` may not set ``image_shape``). ``dataset`` names
+    the data in the results; the paper's points are drawn only for MNIST. Writes
+    ``results.csv``, ``results.json`` and ``fig3.png``. With a ``dask.distributed.Client``
+    the chunks are simulated on its workers (one thread each) and written here as they
+    arrive; the numbers are the same as without.
     """
     from tqdm.auto import tqdm
 
-    from crdm import __version__
-
     say = log or (lambda msg: None)
-    x = np.asarray(images)
-    y = np.asarray(labels)
-    if x.shape[0] < config.n_images or y.shape[0] < config.n_images:
-        raise ValidationError(f"`n_images` = {config.n_images} but the data has "
-                              f"{min(x.shape[0], y.shape[0])} images", "n_images",
-                              config.n_images)
-    x = unit_pixels(x[:config.n_images])
-    y = y[:config.n_images].astype(np.int64)
-    if x.shape[1] != 784:
-        raise ValidationError(f"images have {x.shape[1]} pixels; Figure 3 uses 28×28 images",
-                              "images", x.shape)
-    stored = {"experiment": "fig3", "model_revision": MODEL_REVISION, **config.as_dict(),
-              "data": {"source": data_source, "sha256": data_fingerprint(x, y)}}
+    shape = check_image_shape(images, experiment="Figure 3")
+    given = config.network_params.get("image_shape")
+    if given is not None and tuple(given) != shape:
+        raise ValidationError(f"`network_params.image_shape` = {given} but the images are "
+                              f"{shape[0]} × {shape[1]}", "network_params.image_shape", given)
+    if shape != (28, 28) and given is None:
+        config = replace(config, network_params={**config.network_params,
+                                                 "image_shape": list(shape)})
+    x, y = labelled_pixels(images, labels, config.n_images)
+    n_pixels = x.shape[1]
     # sizes are independent pieces of work: a rerun with more sizes continues the folder
-    folder = ResultFolder(out_dir, stored, provenance={"crdm_version": __version__},
-                          growable=("sizes",))
-    say(f"results in {folder.path}")
+    folder = open_results(out_dir, "fig3", config.as_dict(), dataset, {"images": (x, y)},
+                          model_revision=MODEL_REVISION, growable=("sizes",), log=say)
 
     if config.baselines and not folder.has("eval/raw_pixels.json"):
-        rows = _rows("raw_pixels", None, None, _evaluate(x, y, config), 784, 784, config,
-                     feature_name="pixels")
+        rows = _rows("raw_pixels", None, None, _evaluate(x, y, config), n_pixels, n_pixels,
+                     config, feature_name="pixels")
         folder.write_json("eval/raw_pixels.json", {"rows": rows})
     if config.baselines and not folder.has("eval/binary_pixels.json"):
         # what the binary code shows the network: which pixels exceed the threshold
         binary = (x > config.code.pixel_threshold).astype(np.float64)
-        rows = _rows("binary_pixels", None, None, _evaluate(binary, y, config), 784, 784,
-                     config, feature_name="pixels")
+        rows = _rows("binary_pixels", None, None, _evaluate(binary, y, config), n_pixels,
+                     n_pixels, config, feature_name="pixels")
         folder.write_json("eval/binary_pixels.json", {"rows": rows})
     todo = [(size, name, a, b) for size in config.sizes
             for name, a, b in _chunk_names(config, size) if not folder.has(name)]
@@ -640,15 +641,20 @@ def _write_outputs(folder: ResultFolder) -> tuple[list[dict[str, Any]],
     writer.writeheader()
     writer.writerows(rows)
     folder.write_text("results.csv", buf.getvalue())
+    mnist = is_mnist(folder.config)
+    paper = {"paper_points": PAPER_POINTS} if mnist else {}
     folder.write_json("results.json", {"config": folder.config, "activity": activity,
-                                       "paper_points": PAPER_POINTS, "rows": rows})
+                                       **paper, "rows": rows})
     if any(r["model"].startswith("crdm") for r in rows):
-        plot_fig3(rows, folder.file("fig3.png"))
+        plot_fig3(rows, folder.file("fig3.png"), dataset=folder.config["data"]["name"],
+                  paper=mnist)
     return rows, activity
 
 
-def plot_fig3(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Accuracy vs simulated time, one line per size: edge sets × metrics, baselines dashed."""
+def plot_fig3(rows: Sequence[dict[str, Any]], path: str | Path, *, dataset: str = "mnist",
+              paper: bool = True) -> Path:
+    """Accuracy vs simulated time, one line per size: edge sets × metrics, baselines dashed,
+    the paper's points as stars when ``paper`` (MNIST only)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -675,7 +681,7 @@ def plot_fig3(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
             if raw:
                 ax.axhline(100 * raw[0]["mean"], color="k", ls="--", lw=1,
                            label="raw pixels")
-            if metric == "euclidean":
+            if metric == "euclidean" and paper:
                 for n, t_ms, acc in PAPER_POINTS:
                     ax.plot(t_ms, acc, "*", ms=11, mfc="none", mec="crimson",
                             label="paper" if n == PAPER_POINTS[0][0] else None)
@@ -688,8 +694,8 @@ def plot_fig3(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
             if j == 0:
                 ax.set_ylabel("w-kNN accuracy (%)")
     axes[0, 0].legend(fontsize=7, ncol=2)
-    fig.suptitle("Figure 3: distance-weighted 5-NN on STDP weight states (paper's points: red "
-                 "stars)", fontsize=11)
+    fig.suptitle(f"Figure 3 on {dataset}: distance-weighted 5-NN on STDP weight states"
+                 + (" (paper's points: red stars)" if paper else ""), fontsize=11)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)

@@ -28,7 +28,7 @@ from crdm._io import atomic_write
 from crdm.contrastive import RULES, ContrastiveClassifier
 from crdm.errors import ValidationError
 from crdm.mstdp import MSTDPClassifier, load_mstdp
-from crdm.reproduce._common import data_fingerprint, unit_pixels
+from crdm.reproduce.experiment import check_image_shape, is_mnist, labelled_pixels, open_results
 from crdm.results import ResultFolder
 
 __all__ = ["MstdpConfig", "run_mstdp"]
@@ -133,20 +133,24 @@ def run_mstdp(config: MstdpConfig, train: Any, test: Any, out_dir: str | Path, *
     """
     from tqdm.auto import tqdm
 
-    from crdm import __version__
-
     say = log or (lambda msg: None)
     for name, digits, n in (("n_train", train, config.n_train), ("n_test", test, config.n_test),
                             ("n_test_curve", test, config.n_test_curve)):
         integer(name, n, high=len(digits))
-    x = unit_pixels(train.images[:config.n_train], "train.images")
-    y = np.asarray(train.labels[:config.n_train], dtype=np.int64)
-    xt = unit_pixels(test.images[:config.n_test], "test.images")
-    yt = np.asarray(test.labels[:config.n_test], dtype=np.int64)
-    stored = {"experiment": "mstdp", **config.as_dict(),
-              "data": {"train": data_fingerprint(x, y), "test": data_fingerprint(xt, yt)}}
-    folder = ResultFolder(out_dir, stored, provenance={"crdm_version": __version__})
-    say(f"results in {folder.path}")
+    for digits in (train, test):
+        # the paper's network: 784 pixel and 10 label units
+        check_image_shape(digits.images, [(28, 28)], experiment="MSTDP")
+    x, y = labelled_pixels(train.images, train.labels, config.n_train, field="train.images")
+    xt, yt = labelled_pixels(test.images, test.labels, config.n_test, field="test.images")
+    for field, labels in (("train.labels", y), ("test.labels", yt)):
+        if labels.size and (labels.min() < 0 or labels.max() > 9):
+            raise ValidationError(f"`{field}` must be classes 0-9 (the network has 10 label "
+                                  f"units), found {labels.min()}-{labels.max()}", field,
+                                  int(labels.max()))
+    dataset = getattr(train, "info", None)
+    folder = open_results(out_dir, "mstdp", config.as_dict(), dataset,
+                          {"train": (x, y), "test": (xt, yt)}, log=say)
+    paper = is_mnist(folder.config)
 
     blocks = _blocks(config)
     suffix = "npz" if config.rule == "mstdp" else "pkl"
@@ -186,7 +190,8 @@ def run_mstdp(config: MstdpConfig, train: Any, test: Any, out_dir: str | Path, *
 
     n_score = min(1000, config.n_train)
     baselines, knn = _baselines(x, y, xt, yt, config, n_score)
-    record = {"config": folder.config, "paper": PAPER, "curve": curve, "rows": [
+    record = {"config": folder.config, **({"paper": PAPER} if paper else {}), "curve": curve,
+              "rows": [
         {"model": config.rule + ("_layered" if config.layered else ""),
          "test_accuracy": float(np.mean(model.predict(xt) == yt)),
          "test_accuracy_curve_set": curve[-1]["test_accuracy"],
@@ -295,10 +300,13 @@ def _write_outputs(folder: ResultFolder, record: dict[str, Any], model: Any,
     for row, color in zip(record["rows"][1:], ("tab:green", "tab:orange"), strict=False):
         ax.axhline(100 * row["test_accuracy_curve_set"], ls="--", lw=1, color=color,
                    label=row["model"])
-    ax.axhline(96.0, color="k", ls=":", lw=1, label="paper (500,000 presentations)")
+    if "paper" in record:
+        ax.axhline(PAPER["test_accuracy_500"], color="k", ls=":", lw=1,
+                   label="paper (500,000 presentations)")
     ax.set_xlabel("presentations")
     ax.set_ylabel(f"test accuracy on {config.n_test_curve} images (%)")
-    ax.set_title(f"MSTDP, H = {config.n_hidden}", fontsize=10)
+    ax.set_title(f"{config.rule}, H = {config.n_hidden}, on {folder.config['data']['name']}",
+                 fontsize=10)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     save(fig, "curve.png")

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from crdm._checks import integer, sequence
+from crdm.datasets import DatasetInfo
 from crdm.embedding import embed_paths
 from crdm.errors import ValidationError
 from crdm.network import Network, load_network, two_block_sbm
@@ -50,7 +51,13 @@ from crdm.protocol import (
     split_seeds,
     wknn_neighbours,
 )
-from crdm.reproduce._common import data_fingerprint, default_test_size, unit_pixels
+from crdm.reproduce.experiment import (
+    check_image_shape,
+    default_test_size,
+    is_mnist,
+    labelled_pixels,
+    open_results,
+)
 from crdm.reproduce.fig1 import ChunkCorpora, Fig1Config, PathSettings, encode_paths
 from crdm.results import ResultFolder
 from crdm.simulation import MODEL_REVISION, RunConfig, Simulator, StdpParams, image_stimulus
@@ -228,25 +235,28 @@ def _evaluate(features: dict[str, np.ndarray], shared: dict[str, np.ndarray], y:
 
 
 def run_sec32(config: Sec32Config, images: np.ndarray, labels: np.ndarray,
-              out_dir: str | Path, *, data_source: str = "", n_threads: int | None = None,
-              progress: bool = True, log: Callable[[str], None] | None = None
-              ) -> dict[str, Any]:
-    """Runs (or continues) Section 3.2 into ``out_dir``; returns the results record."""
+              out_dir: str | Path, *, dataset: DatasetInfo | None = None,
+              n_threads: int | None = None, progress: bool = True,
+              log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Runs (or continues) Section 3.2 into ``out_dir``; returns the results record.
+
+    The images must be 28 × 28 (the network's input grid); ``dataset`` names the data in the
+    results (the paper's numbers only beside MNIST).
+    """
     from tqdm.auto import tqdm
 
-    from crdm import __version__
-
     say = log or (lambda msg: None)
-    y_all = np.asarray(labels, dtype=np.int64)
-    stream, encode = stdp_stream(y_all, config)
+    check_image_shape(images, [(28, 28)], experiment="Section 3.2")
+    y_all = np.asarray(labels)
+    if y_all.ndim != 1 or y_all.shape[0] != np.shape(images)[0]:
+        raise ValidationError(f"`labels` ({y_all.shape}) must hold one label per image "
+                              f"({np.shape(images)[0]})", "labels", y_all.shape)
+    stream, encode = stdp_stream(y_all.astype(np.int64), config)
     used = np.concatenate([stream, encode])
-    x = unit_pixels(np.asarray(images).reshape(len(images), -1)[used])
-    y = y_all[used]
+    x, y = labelled_pixels(np.asarray(images)[used], y_all[used])
     x_stream, xe, ye = x[:stream.size], x[stream.size:], y[stream.size:]
-    stored = {"experiment": "sec32", "model_revision": MODEL_REVISION, **config.as_dict(),
-              "data": {"source": data_source, "sha256": data_fingerprint(x, y)}}
-    folder = ResultFolder(out_dir, stored, provenance={"crdm_version": __version__})
-    say(f"results in {folder.path}")
+    folder = open_results(out_dir, "sec32", config.as_dict(), dataset, {"images": (x, y)},
+                          model_revision=MODEL_REVISION, log=say)
     folder.write_json("images.json", {"stdp": stream.tolist(), "encode": encode.tolist()})
 
     g = config.network()
@@ -282,7 +292,7 @@ def run_sec32(config: Sec32Config, images: np.ndarray, labels: np.ndarray,
     stored_emb = folder.read_arrays("embeddings.npz")
     features = {"G": stored_emb["G"], "G_STDP": stored_emb["G_STDP"], "raw_pixels": xe}
     shared = {gr: stored_emb[f"shared_{gr}"] for gr in GRAPHS}
-    record = {"config": folder.config, "paper": PAPER,
+    record = {"config": folder.config, **({"paper": PAPER} if is_mnist(folder.config) else {}),
               "edges": {**changes, "n_edges": int(g.n_edges)},
               "stdp_hidden_rate_hz": {"first": float(rates[0]), "last": float(rates[-1]),
                                       "mean": float(rates.mean())},
@@ -291,7 +301,8 @@ def run_sec32(config: Sec32Config, images: np.ndarray, labels: np.ndarray,
               "rows": _evaluate(features, shared, ye, config)}
     folder.write_json("results.json", record)
     _write_csv(folder, record)
-    plot_sec32(features, ye, rates, folder.file("sec32.png"))
+    plot_sec32(features, ye, rates, folder.file("sec32.png"),
+               dataset=folder.config["data"]["name"])
     return record
 
 
@@ -330,9 +341,9 @@ def _write_csv(folder: ResultFolder, record: dict[str, Any]) -> None:
 
 
 def plot_sec32(features: dict[str, np.ndarray], labels: np.ndarray, rates: np.ndarray,
-               path: str | Path) -> Path:
+               path: str | Path, *, dataset: str = "mnist") -> Path:
     """Top three principal components of G's and G_STDP's embeddings, and the hidden rate
-    during the STDP stream."""
+    during the STDP stream; the title names the data set."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -357,6 +368,7 @@ def plot_sec32(features: dict[str, np.ndarray], labels: np.ndarray, rates: np.nd
     ax.set_xlabel("image of the STDP stream")
     ax.set_ylabel("mean hidden rate (Hz)")
     ax.set_title("activity while STDP shapes G", fontsize=9)
+    fig.suptitle(f"Section 3.2 on {dataset}", fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)

@@ -127,7 +127,7 @@ def write_report(out: str | Path, *, top: int = 10) -> str:
     path = Path(out)
     study = open_study(path, create=False)
     settings, space, data = study_config(path)
-    folder = ResultFolder(path, json_config(path))
+    folder = ResultFolder(path, json_config(path), exclusive=False)
     baseline = folder.read_json("baseline.json")["search"] if folder.has("baseline.json") else {}
     rows = trials_table(study, fixed_params(path))
     states = Counter(r["state"] for r in rows)

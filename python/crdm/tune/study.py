@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from crdm.datasets import DatasetInfo
 from crdm.errors import CrdmError, ValidationError
 from crdm.protocol import wknn_protocol
-from crdm.reproduce._common import data_fingerprint, unit_pixels
+from crdm.reproduce.experiment import check_image_shape, data_fingerprint, unit_pixels
 from crdm.results import ResultFolder
 from crdm.tune.objective import SearchSettings, TrialTooSlow, evaluate, trial_configuration
 from crdm.tune.space import Dimension, space_from_dict, space_to_dict, suggest
@@ -59,17 +60,28 @@ class TuneData:
     confirm_images: np.ndarray
     confirm_labels: np.ndarray
     source: str = ""
+    dataset: DatasetInfo | None = None
 
-    def fingerprint(self) -> dict[str, str]:
-        return {"source": self.source,
+    def fingerprint(self) -> dict[str, Any]:
+        """What the study folder records about its images: where they came from, the data
+        set (name, files) and the SHA-256 of each part."""
+        info = {} if self.dataset is None else self.dataset.as_dict()
+        return {**info, "source": self.source,
                 "search_sha256": data_fingerprint(self.search_images, self.search_labels),
                 "confirm_sha256": data_fingerprint(self.confirm_images, self.confirm_labels)}
 
+    def same_images(self, stored: Mapping[str, Any]) -> bool:
+        """Whether a study's stored fingerprint is of these images (by content: the data may
+        have moved since)."""
+        mine = self.fingerprint()
+        return all(stored.get(k) == mine[k] for k in ("search_sha256", "confirm_sha256"))
+
 
 def split_training_images(images: np.ndarray, labels: np.ndarray, settings: SearchSettings, *,
-                          source: str = "") -> TuneData:
+                          source: str = "", dataset: DatasetInfo | None = None) -> TuneData:
     """A seeded draw of ``n_images`` search and ``n_confirm`` disjoint confirmation images
-    from training ``images`` (uint8 0-255 or float in [0, 1])."""
+    from training ``images`` (28 × 28, uint8 0-255 or float in [0, 1])."""
+    check_image_shape(images, [(28, 28)], experiment="the Section-4 search")
     x = np.asarray(images)
     y = np.asarray(labels).astype(np.int64)
     need = settings.n_images + settings.n_confirm
@@ -79,7 +91,7 @@ def split_training_images(images: np.ndarray, labels: np.ndarray, settings: Sear
                               "n_images", settings.n_images)
     order = np.random.default_rng(settings.seed).permutation(x.shape[0])[:need]
     s, c = order[:settings.n_images], order[settings.n_images:]
-    return TuneData(unit_pixels(x[s]), y[s], unit_pixels(x[c]), y[c], source)
+    return TuneData(unit_pixels(x[s]), y[s], unit_pixels(x[c]), y[c], source, dataset)
 
 
 def pixel_baseline(images: np.ndarray, labels: np.ndarray, settings: SearchSettings
@@ -96,10 +108,15 @@ def open_folder(out: str | Path, study_name: str, settings: SearchSettings,
     the raw-pixel baseline of the search images is computed once."""
     from crdm import __version__
 
+    fingerprint = data.fingerprint()
+    if (Path(out) / "config.json").is_file():
+        stored = json_config(out).get("data", {})
+        if isinstance(stored, Mapping) and data.same_images(stored):
+            fingerprint = dict(stored)      # the same images, wherever they are read now
     folder = ResultFolder(out, {"experiment": "tune", "study": study_name,
                                 "settings": settings.as_dict(),
-                                "space": space_to_dict(space), "data": data.fingerprint()},
-                          provenance={"crdm_version": __version__})
+                                "space": space_to_dict(space), "data": fingerprint},
+                          provenance={"crdm_version": __version__}, exclusive=False)
     if not folder.has("baseline.json"):
         folder.write_json("baseline.json", {
             "search": pixel_baseline(data.search_images, data.search_labels, settings)})
@@ -197,7 +214,7 @@ def optimize(out: str | Path, data: TuneData, n_trials: int, *, n_threads: int |
     from tqdm.auto import tqdm
 
     settings, space, stored_data = study_config(out)
-    if stored_data != data.fingerprint():
+    if not data.same_images(stored_data):
         raise ValidationError(f"{out} was created on other images than these", "data",
                               stored_data.get("source"))
     study = open_study(out, heartbeat_s=heartbeat_s)
@@ -289,13 +306,13 @@ def confirm(out: str | Path, data: TuneData, *, top: int = 3, n_threads: int | N
     from tqdm.auto import tqdm
 
     settings, _, stored_data = study_config(out)
-    if stored_data != data.fingerprint():
+    if not data.same_images(stored_data):
         raise ValidationError(f"{out} was created on other images than these", "data",
                               stored_data.get("source"))
     if data.confirm_images.shape[0] == 0:
         raise ValidationError("the study has no confirmation images (n_confirm = 0)",
                               "n_confirm", 0)
-    folder = ResultFolder(out, json_config(out))
+    folder = ResultFolder(out, json_config(out), exclusive=False)
     study = open_study(out, create=False)
     if not folder.has("confirm/pixels.json"):
         folder.write_json("confirm/pixels.json", pixel_baseline(
