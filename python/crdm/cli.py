@@ -373,13 +373,14 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _tune_space(args: argparse.Namespace) -> Any:
-    from crdm.tune.space import SEARCH_SPACE, apply_overrides, load_space_file, parse_override
+    from crdm.tune.space import apply_overrides, load_space_file, parse_override
+    from crdm.tune.tasks import get_task
 
     overrides: dict[str, Any] = {}
     if args.space_file is not None:
         overrides.update(load_space_file(args.space_file))
     overrides.update(dict(parse_override(text) for text in args.space))
-    return apply_overrides(SEARCH_SPACE, overrides)
+    return apply_overrides(get_task(args.task).space, overrides)
 
 
 def _tune_data(args: argparse.Namespace, settings: Any) -> Any:
@@ -390,15 +391,29 @@ def _tune_data(args: argparse.Namespace, settings: Any) -> Any:
                                  dataset=train.info)
 
 
+# the options of `crdm tune run` that belong to one task's settings
+_TASK_OPTIONS = {"section4": {"splits": "n_splits", "chunk_size": "chunk_size"},
+                 "mstdp": {"valid_images": "n_valid", "presentations": "presentations",
+                           "eval_every": "eval_every", "hidden": "n_hidden"}}
+
+
 def _tune_settings(args: argparse.Namespace) -> Any:
-    from crdm.tune.objective import SearchSettings
     from crdm.tune.study import study_config
+    from crdm.tune.tasks import get_task
 
     if args.command_tune != "run":
         return study_config(args.out)[0]
-    return SearchSettings(n_images=args.images, n_confirm=args.confirm_images,
-                          n_splits=args.splits, seed=args.seed, chunk_size=args.chunk_size,
-                          max_trial_s=args.max_trial_s)
+    task = get_task(args.task)
+    chosen = {"n_images": args.images, "n_confirm": args.confirm_images, "seed": args.seed,
+              "max_trial_s": args.max_trial_s}
+    for name, options in _TASK_OPTIONS.items():
+        for option, field in options.items():
+            value = getattr(args, option)
+            if value is not None and name != task.name:
+                raise ValidationError(f"--{option.replace('_', '-')} belongs to --task {name}, "
+                                      f"not {task.name}", option, value)
+            chosen[field] = value
+    return task.settings(**{k: v for k, v in chosen.items() if v is not None})
 
 
 def _tune_run(args: argparse.Namespace) -> int:
@@ -407,11 +422,9 @@ def _tune_run(args: argparse.Namespace) -> int:
     settings = _tune_settings(args)
     space = _tune_space(args)
     data = _tune_data(args, settings)
-    open_folder(args.out, args.study, settings, space, data)
-    print(f"study {args.study!r} in {args.out}: {settings.n_images} search images from "
-          f"{data.source}, {settings.n_splits} splits of "
-          f"{settings.n_images - settings.n_images // 10}/{settings.n_images // 10}, weighted "
-          f"{settings.k}-NN; target {args.trials} finished trials")
+    open_folder(args.out, args.study, settings, space, data, task=args.task)
+    print(f"study {args.study!r} ({args.task}) in {args.out}: {settings.describe()} from "
+          f"{data.source}; target {args.trials} finished trials")
     t0 = time.perf_counter()
     if args.workers is None and args.scheduler is None:
         done = optimize(args.out, data, args.trials, n_threads=args.threads,
@@ -733,11 +746,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_tune_parser(sub: Any) -> None:
     tune = sub.add_parser(
-        "tune", help="parameter search for Section 4 (Optuna), on MNIST training images",
+        "tune", help="parameter search (Optuna) of the Section-4 model or of MSTDP, on training "
+                     "images",
         description="A resumable Optuna study (TPE, median pruning) of the Section-4 model and "
-                    "read-out: `run` adds trials, `confirm` re-scores the best on held-out "
-                    "training images, `report` writes tables and plots, `export` writes a "
-                    "trial's configuration for `crdm reproduce fig3 --config`.")
+                    "read-out (--task section4) or of MSTDP's free choices (--task mstdp): "
+                    "`run` adds trials, `confirm` re-scores the best on held-out training "
+                    "images, `report` writes tables and plots, `export` writes a trial's "
+                    "configuration (for `crdm reproduce fig3 --config`, or MSTDPClassifier's "
+                    "keyword arguments).")
     steps = tune.add_subparsers(dest="command_tune", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -752,6 +768,9 @@ def _add_tune_parser(sub: Any) -> None:
 
     run = steps.add_parser("run", help="run trials until the study has --trials finished ones")
     common(run)
+    run.add_argument("--task", choices=("section4", "mstdp"), default="section4",
+                     help="what to search: the Section-4 model and read-out (default), or "
+                          "MSTDP's free choices (trained, scored on held-out training images)")
     run.add_argument("--study", default="section4", help="study name (default section4)")
     run.add_argument("--trials", type=_count(1), default=300,
                      help="finished (complete or pruned) trials to reach (default 300)")
@@ -761,15 +780,25 @@ def _add_tune_parser(sub: Any) -> None:
     run.add_argument("--space-file", default=None, metavar="FILE",
                      help="JSON object of overrides: {name: {low, high, log} | {choices} | "
                           "{value}}")
-    run.add_argument("--images", type=_count(60), default=2000,
-                     help="search images per trial (default 2000)")
-    run.add_argument("--confirm-images", type=_count(0), default=5000,
-                     help="held-out training images for `confirm` (default 5000)")
-    run.add_argument("--splits", type=_count(1), default=10, help="k-NN splits (default 10)")
-    run.add_argument("--chunk-size", type=_count(60), default=500,
-                     help="images between pruning reports (default 500)")
+    run.add_argument("--images", type=_count(60), default=None,
+                     help="images per trial (section4 default 2000; mstdp default 12000, "
+                          "of which --valid-images score)")
+    run.add_argument("--confirm-images", type=_count(0), default=None,
+                     help="held-out training images for `confirm` (default 5000 / 12000)")
+    run.add_argument("--splits", type=_count(1), default=None,
+                     help="section4: k-NN splits (default 10)")
+    run.add_argument("--chunk-size", type=_count(60), default=None,
+                     help="section4: images between pruning reports (default 500)")
+    run.add_argument("--valid-images", type=_count(10), default=None,
+                     help="mstdp: held-out images that score a trial (default 2000)")
+    run.add_argument("--presentations", type=_count(1), default=None,
+                     help="mstdp: training presentations per trial (default 8000)")
+    run.add_argument("--eval-every", type=_count(1), default=None,
+                     help="mstdp: presentations between pruning reports (default 2000)")
+    run.add_argument("--hidden", type=_count(1), default=None,
+                     help="mstdp: hidden units H (default 256)")
     run.add_argument("--seed", type=int, default=0, help="image draw, networks, splits")
-    run.add_argument("--max-trial-s", type=float, default=1800.0,
+    run.add_argument("--max-trial-s", type=float, default=None,
                      help="prune a trial whose first chunk projects more seconds (default 1800)")
     run.add_argument("--heartbeat-s", type=_count(1), default=60,
                      help="a killed process's trial is retried after 3 beats (default 60)")

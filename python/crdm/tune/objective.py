@@ -27,7 +27,7 @@ from crdm.reproduce.fig3 import Fig3Config, encode_chunk, feature_offsets
 from crdm.simulation import StdpParams
 
 __all__ = ["FEATURE_FORMS", "Readout", "SearchSettings", "TrialTooSlow", "evaluate",
-           "fig3_config", "readout_features", "trial_configuration"]
+           "fig3_config", "pixel_baseline", "readout_features", "trial_configuration"]
 
 FEATURE_FORMS = ("weights", "delta", "normalised", "trajectory")
 _NETWORK_KEYS = ("input_refractory_ms", "recurrent_refractory_ms", "threshold", "tau_m_ms",
@@ -65,6 +65,9 @@ class SearchSettings:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def describe(self) -> str:
+        return f"{self.n_images} search images, {self.n_splits} splits, weighted {self.k}-NN"
 
 
 @dataclass(frozen=True)
@@ -208,3 +211,11 @@ def evaluate(params: Mapping[str, Any], images: np.ndarray, labels: np.ndarray,
     return {"accuracy": acc, "accuracy_sd": sd, "rate_hz": float(joined["rate_hz"].mean()),
             "arrivals": float(joined["arrivals"].mean()),
             "seconds": time.perf_counter() - t0}
+
+
+def pixel_baseline(images: np.ndarray, labels: np.ndarray, settings: SearchSettings
+                   ) -> dict[str, dict[str, float]]:
+    """Grey raw pixels with the objective's read-out, on the same images and splits."""
+    res = wknn_protocol(images, labels, n_splits=settings.n_splits,
+                        n_test=images.shape[0] // 10, k=settings.k, seed=settings.seed)
+    return {m: {"mean": r.mean, "sd": r.sd} for m, r in res.items()}

@@ -17,7 +17,15 @@ from typing import Any
 
 from crdm._io import atomic_write
 from crdm.results import ResultFolder
-from crdm.tune.study import fixed_params, json_config, open_study, study_config, trials_table
+from crdm.tune.study import (
+    fixed_params,
+    json_config,
+    open_study,
+    study_config,
+    study_task,
+    trials_table,
+)
+from crdm.tune.tasks import Task
 
 __all__ = ["write_report"]
 
@@ -39,6 +47,13 @@ def _importances(study: Any) -> dict[str, float]:
         return {}
 
 
+def _cell(value: Any) -> str:
+    """A table cell: floats to four significant digits, the rest as they print."""
+    if isinstance(value, float) and not isinstance(value, bool):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def _save(fig: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
@@ -49,7 +64,7 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def _plots(study: Any, importances: dict[str, float], baseline: dict[str, Any],
-           out: Path, log_scale: set[str], fixed_metric: str | None) -> list[str]:
+           out: Path, log_scale: set[str], task: Task, fixed: dict[str, Any]) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -72,7 +87,7 @@ def _plots(study: Any, importances: dict[str, float], baseline: dict[str, Any],
                     (axes[1], min([*pixels, max(ys)]) - 4)):
         for metric, color in (("euclidean", "tab:blue"), ("cosine", "tab:orange")):
             pts = [(x, y) for x, y, t in zip(xs, ys, trials, strict=True)
-                   if t.params.get("metric", fixed_metric) == metric]
+                   if task.metric(t.params | fixed) == metric]
             if pts:
                 ax.plot(*zip(*pts, strict=True), "o", ms=3, alpha=0.7, color=color,
                         label=f"trial read out with {metric} distance")
@@ -84,7 +99,7 @@ def _plots(study: Any, importances: dict[str, float], baseline: dict[str, Any],
         ax.set_xlabel("trial")
         ax.set_ylim(low, max([*ys, *pixels]) + 1)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("w-5NN accuracy, search images (%)")
+    axes[0].set_ylabel("accuracy on the search images (%)")
     axes[1].legend(fontsize=8)
     fig.suptitle(f"study {study.study_name}: optimisation history")
     _save(fig, out / "history.png")
@@ -127,9 +142,11 @@ def write_report(out: str | Path, *, top: int = 10) -> str:
     path = Path(out)
     study = open_study(path, create=False)
     settings, space, data = study_config(path)
+    task = study_task(path)
+    fixed = fixed_params(path)
     folder = ResultFolder(path, json_config(path), exclusive=False)
     baseline = folder.read_json("baseline.json")["search"] if folder.has("baseline.json") else {}
-    rows = trials_table(study, fixed_params(path))
+    rows = trials_table(study, fixed)
     states = Counter(r["state"] for r in rows)
     complete = sorted((r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None),
                       key=lambda r: (-r["value"], r["number"]))
@@ -143,34 +160,32 @@ def write_report(out: str | Path, *, top: int = 10) -> str:
     writer.writerows(rows)
     folder.write_text("report/trials.csv", buf.getvalue())
     plots = _plots(study, importances, baseline, report_dir,
-                   {d.name for d in space if d.log}, fixed_params(path).get("metric"))
+                   {d.name for d in space if d.log}, task, fixed)
 
-    lines = [f"study `{study.study_name}`: {len(rows)} trials ("
+    lines = [f"study `{study.study_name}` ({task.name}): {len(rows)} trials ("
              + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) + "); "
-             f"{settings.n_images} search images from {data.get('source') or 'the data'}, "
-             f"{settings.n_splits} splits, weighted {settings.k}-NN", ""]
+             f"{settings.describe()}, from {data.get('source') or 'the data'}", ""]
     lines.append("Grey raw pixels on the same images and splits: " + ", ".join(
         f"{m} {_pct(b['mean'])} ± {_pct(b['sd'])}" for m, b in baseline.items()))
     lines += ["", f"### Best {min(top, len(complete))} trials", "",
-              "| trial | accuracy % | ± sd | N | code | plastic | edges | form | metric | t ms "
-              "| rate Hz | s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| trial | accuracy % | ± sd | " + " | ".join(h for h, _ in task.columns) + " |",
+              "|---" * (3 + len(task.columns)) + "|"]
     for r in complete[:top]:
-        lines.append(
-            f"| {r['number']} | {_pct(r['value'])} | {_pct(r.get('attr_accuracy_sd'))} | "
-            f"{r.get('size', '')} | {r.get('input_code', '')} | {r.get('plastic', '')} | "
-            f"{r.get('feature_edges', '')} | {r.get('feature_form', '')} | "
-            f"{r.get('metric', '')} | {r.get('sample_time_ms', '')} | "
-            f"{r.get('attr_rate_hz', 0):.0f} | {r.get('attr_seconds', 0):.0f} |")
-    lines += ["", "### Best trial per input code and metric", "",
-              "| code | metric | trials | best % | trial | grey pixels % |",
-              "|---|---|---|---|---|---|"]
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for r in complete:
-        groups.setdefault((str(r.get("input_code", "")), str(r.get("metric", ""))), []).append(r)
-    for (code, metric), grp in sorted(groups.items()):
-        b = baseline.get(metric, {}).get("mean")
-        lines.append(f"| {code} | {metric} | {len(grp)} | {_pct(grp[0]['value'])} | "
-                     f"{grp[0]['number']} | {_pct(b)} |")
+        cells = [_cell(r.get(key, "")) for _, key in task.columns]
+        lines.append(f"| {r['number']} | {_pct(r['value'])} | "
+                     f"{_pct(r.get('attr_accuracy_sd'))} | " + " | ".join(cells) + " |")
+    if task.group_by is not None:
+        lines += ["", f"### Best trial per {task.group_by} and metric", "",
+                  f"| {task.group_by} | metric | trials | best % | trial | grey pixels % |",
+                  "|---|---|---|---|---|---|"]
+        groups: dict[tuple[str, str], list[dict]] = {}
+        for r in complete:
+            metric = task.metric({k: v for k, v in r.items() if v is not None})
+            groups.setdefault((str(r.get(task.group_by, "")), metric), []).append(r)
+        for (value, metric), grp in sorted(groups.items()):
+            b = baseline.get(metric, {}).get("mean")
+            lines.append(f"| {value} | {metric} | {len(grp)} | {_pct(grp[0]['value'])} | "
+                         f"{grp[0]['number']} | {_pct(b)} |")
     if importances:
         lines += ["", "### Parameter importances (fANOVA)", "", "| parameter | importance |",
                   "|---|---|"]
@@ -192,7 +207,7 @@ def write_report(out: str | Path, *, top: int = 10) -> str:
         for p in confirmed:
             rec = folder.read_json(f"confirm/{p.name}")
             lines.append(f"| {rec['trial']} | {_pct(rec['search_accuracy'])} | "
-                         f"{_pct(rec['accuracy'])} | {_pct(rec['accuracy_sd'])} | "
+                         f"{_pct(rec['accuracy'])} | {_pct(rec.get('accuracy_sd'))} | "
                          f"{_pct(pixels['euclidean']['mean'])} | "
                          f"{_pct(pixels['cosine']['mean'])} |")
     if plots:

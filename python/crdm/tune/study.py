@@ -1,6 +1,7 @@
-"""A Section-4 search as a named, resumable Optuna study in a folder.
+"""A search as a named, resumable Optuna study in a folder, for any task
+(:mod:`crdm.tune.tasks`: the Section-4 model, MSTDP).
 
-``DIR/config.json`` binds the folder to its settings, search space and data (a
+``DIR/config.json`` binds the folder to its task, settings, search space and data (a
 :class:`crdm.results.ResultFolder`: other settings are refused); ``DIR/study.sqlite3`` is the
 Optuna storage (SQLite). Every finished trial is committed there when it ends, so a process
 killed at any moment loses only the trial it was running: its heartbeat stops, and the next
@@ -10,7 +11,8 @@ so none is lost or counted twice. Several processes, or the workers of a Dask cl
 on one study at once; each trial's score is a pure function of its parameters and the images.
 
 The sampler is TPE (seeded per process from the study's seed and name and its number of trials); the
-pruner is Optuna's median rule on the accuracy after each chunk of images.
+pruner is Optuna's median rule on the accuracy after each chunk of images (section4) or block
+of presentations (mstdp).
 """
 
 from __future__ import annotations
@@ -30,15 +32,15 @@ import numpy as np
 
 from crdm.datasets import DatasetInfo
 from crdm.errors import CrdmError, ValidationError
-from crdm.protocol import wknn_protocol
 from crdm.reproduce.experiment import check_image_shape, data_fingerprint, unit_pixels
 from crdm.results import ResultFolder
-from crdm.tune.objective import SearchSettings, TrialTooSlow, evaluate, trial_configuration
+from crdm.tune.objective import TrialTooSlow
 from crdm.tune.space import Dimension, space_from_dict, space_to_dict, suggest
+from crdm.tune.tasks import Task, get_task
 
 __all__ = ["TuneData", "confirm", "count_finished", "export_trial", "open_folder",
-           "open_study", "optimize", "pixel_baseline", "run_on_dask", "split_training_images",
-           "study_config", "trials_table"]
+           "open_study", "optimize", "run_on_dask", "split_training_images", "study_config",
+           "study_task", "trials_table"]
 
 STORAGE_FILE = "study.sqlite3"
 #: heartbeat of a running trial; one silent for three beats belongs to a dead process
@@ -77,7 +79,7 @@ class TuneData:
         return all(stored.get(k) == mine[k] for k in ("search_sha256", "confirm_sha256"))
 
 
-def split_training_images(images: np.ndarray, labels: np.ndarray, settings: SearchSettings, *,
+def split_training_images(images: np.ndarray, labels: np.ndarray, settings: Any, *,
                           source: str = "", dataset: DatasetInfo | None = None) -> TuneData:
     """A seeded draw of ``n_images`` search and ``n_confirm`` disjoint confirmation images
     from training ``images`` (28 × 28, uint8 0-255 or float in [0, 1])."""
@@ -94,18 +96,11 @@ def split_training_images(images: np.ndarray, labels: np.ndarray, settings: Sear
     return TuneData(unit_pixels(x[s]), y[s], unit_pixels(x[c]), y[c], source, dataset)
 
 
-def pixel_baseline(images: np.ndarray, labels: np.ndarray, settings: SearchSettings
-                   ) -> dict[str, dict[str, float]]:
-    """Grey raw pixels with the objective's read-out, on the same images and splits."""
-    res = wknn_protocol(images, labels, n_splits=settings.n_splits,
-                        n_test=images.shape[0] // 10, k=settings.k, seed=settings.seed)
-    return {m: {"mean": r.mean, "sd": r.sd} for m, r in res.items()}
-
-
-def open_folder(out: str | Path, study_name: str, settings: SearchSettings,
-                space: Iterable[Dimension], data: TuneData) -> ResultFolder:
-    """The study's folder, created or checked against ``settings``, ``space`` and ``data``;
-    the raw-pixel baseline of the search images is computed once."""
+def open_folder(out: str | Path, study_name: str, settings: Any,
+                space: Iterable[Dimension], data: TuneData, *, task: str = "section4"
+                ) -> ResultFolder:
+    """The study's folder, created or checked against ``task``, ``settings``, ``space`` and
+    ``data``; the raw-pixel baseline of the search images is computed once."""
     from crdm import __version__
 
     fingerprint = data.fingerprint()
@@ -113,13 +108,15 @@ def open_folder(out: str | Path, study_name: str, settings: SearchSettings,
         stored = json_config(out).get("data", {})
         if isinstance(stored, Mapping) and data.same_images(stored):
             fingerprint = dict(stored)      # the same images, wherever they are read now
-    folder = ResultFolder(out, {"experiment": "tune", "study": study_name,
+    # the section4 task is the default, left out of its folders' configuration
+    which = {} if task == "section4" else {"task": get_task(task).name}
+    folder = ResultFolder(out, {"experiment": "tune", "study": study_name, **which,
                                 "settings": settings.as_dict(),
                                 "space": space_to_dict(space), "data": fingerprint},
                           provenance={"crdm_version": __version__}, exclusive=False)
     if not folder.has("baseline.json"):
-        folder.write_json("baseline.json", {
-            "search": pixel_baseline(data.search_images, data.search_labels, settings)})
+        folder.write_json("baseline.json", {"search": get_task(task).baseline(
+            data.search_images, data.search_labels, settings)})
     open_study(folder.path)
     return folder
 
@@ -156,10 +153,16 @@ def open_study(out: str | Path, *, heartbeat_s: int = HEARTBEAT_S, create: bool 
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def study_config(out: str | Path) -> tuple[SearchSettings, tuple[Dimension, ...], dict]:
+def study_task(out: str | Path) -> Task:
+    """What the study in the folder ``out`` searches."""
+    return get_task(json_config(out).get("task", "section4"))
+
+
+def study_config(out: str | Path) -> tuple[Any, tuple[Dimension, ...], dict]:
     """Settings, space and data fingerprint stored in the folder ``out``."""
     config = json_config(out)
-    return (SearchSettings(**config["settings"]), space_from_dict(config["space"]),
+    task = get_task(config.get("task", "section4"))
+    return (task.settings(**config["settings"]), space_from_dict(config["space"]),
             config["data"])
 
 
@@ -167,27 +170,26 @@ def count_finished(study: Any) -> int:
     return len(study.get_trials(deepcopy=False, states=_states()))
 
 
-def _objective(space: tuple[Dimension, ...], data: TuneData, settings: SearchSettings,
+def _objective(task: Task, space: tuple[Dimension, ...], data: TuneData, settings: Any,
                n_threads: int | None, progress: bool) -> Callable[[Any], float]:
     import optuna
     from tqdm.auto import tqdm
 
     def objective(trial: Any) -> float:
         params = suggest(trial, space)
-        model, _ = trial_configuration(params)
-        bar = tqdm(total=data.search_images.shape[0], unit="img", leave=False,
-                   disable=not progress, desc=f"trial {trial.number} N={model['size']} "
-                                              f"{model['input_code']['kind']}")
+        total, unit = task.progress(settings, data.search_images.shape[0])
+        bar = tqdm(total=total, unit=unit, leave=False, disable=not progress,
+                   desc=f"trial {trial.number} {task.describe(params)}")
 
         def report(accuracy: float, step: int) -> None:
             trial.report(accuracy, step)
             if trial.should_prune():
                 trial.set_user_attr("pruned_at", step)
-                raise optuna.TrialPruned(f"accuracy {accuracy:.4f} after {step} images")
+                raise optuna.TrialPruned(f"accuracy {accuracy:.4f} after {step} {unit}")
 
         try:
-            result = evaluate(params, data.search_images, data.search_labels, settings,
-                              n_threads=n_threads, report=report, progress=bar.update)
+            result = task.evaluate(params, data.search_images, data.search_labels, settings,
+                                   n_threads=n_threads, report=report, progress=bar.update)
         except TrialTooSlow as exc:
             trial.set_user_attr("too_slow", str(exc))
             raise optuna.TrialPruned(str(exc)) from None
@@ -196,8 +198,9 @@ def _objective(space: tuple[Dimension, ...], data: TuneData, settings: SearchSet
             raise
         finally:
             bar.close()
-        for key in ("accuracy_sd", "rate_hz", "arrivals", "seconds"):
-            trial.set_user_attr(key, result[key])
+        for key, value in result.items():
+            if key != "accuracy":
+                trial.set_user_attr(key, value)
         return result["accuracy"]
 
     return objective
@@ -214,6 +217,7 @@ def optimize(out: str | Path, data: TuneData, n_trials: int, *, n_threads: int |
     from tqdm.auto import tqdm
 
     settings, space, stored_data = study_config(out)
+    task = study_task(out)
     if not data.same_images(stored_data):
         raise ValidationError(f"{out} was created on other images than these", "data",
                               stored_data.get("source"))
@@ -237,9 +241,18 @@ def optimize(out: str | Path, data: TuneData, n_trials: int, *, n_threads: int |
                desc=f"study {study.study_name}")
 
     mine = [0]
+    failed_in_a_row: list[str] = []
 
     def tick(study: Any, trial: Any) -> None:
         mine[0] += trial.state in _states()
+        # failed trials do not count towards the target: a space where every trial fails
+        # would never end, so stop after a run of them and say why
+        if trial.state.name == "FAIL":
+            failed_in_a_row.append(str(trial.user_attrs.get("error", "unknown error")))
+            if len(failed_in_a_row) >= MAX_FAILED_IN_A_ROW:
+                study.stop()
+        else:
+            failed_in_a_row.clear()
         bar.n = count_finished(study)
         best = _best_value(study)
         bar.set_postfix_str("" if best is None else f"best {100 * best:.2f}%")
@@ -248,11 +261,21 @@ def optimize(out: str | Path, data: TuneData, n_trials: int, *, n_threads: int |
             value = "" if trial.value is None else f" {100 * trial.value:.2f}%"
             log(f"trial {trial.number}: {trial.state.name}{value}")
 
-    study.optimize(_objective(space, data, settings, n_threads, progress and worker == 0),
+    study.optimize(_objective(task, space, data, settings, n_threads,
+                              progress and worker == 0),
                    callbacks=[MaxTrialsCallback(n_trials, states=_states()), tick],
                    catch=(CrdmError,), gc_after_trial=True)
     bar.close()
+    if len(failed_in_a_row) >= MAX_FAILED_IN_A_ROW:
+        raise ValidationError(f"{len(failed_in_a_row)} trials in a row failed, the last with "
+                              f"{failed_in_a_row[-1]}: the search space holds settings the "
+                              "model refuses; narrow it with --space", "space",
+                              failed_in_a_row[-1])
     return mine[0]
+
+
+#: failed trials (settings the model refuses) in a row after which a process stops
+MAX_FAILED_IN_A_ROW = 20
 
 
 def _best_value(study: Any) -> float | None:
@@ -306,6 +329,7 @@ def confirm(out: str | Path, data: TuneData, *, top: int = 3, n_threads: int | N
     from tqdm.auto import tqdm
 
     settings, _, stored_data = study_config(out)
+    task = study_task(out)
     if not data.same_images(stored_data):
         raise ValidationError(f"{out} was created on other images than these", "data",
                               stored_data.get("source"))
@@ -315,30 +339,32 @@ def confirm(out: str | Path, data: TuneData, *, top: int = 3, n_threads: int | N
     folder = ResultFolder(out, json_config(out), exclusive=False)
     study = open_study(out, create=False)
     if not folder.has("confirm/pixels.json"):
-        folder.write_json("confirm/pixels.json", pixel_baseline(
+        folder.write_json("confirm/pixels.json", task.baseline(
             data.confirm_images, data.confirm_labels, settings))
     pixels = folder.read_json("confirm/pixels.json")
     rows = []
     for trial in _ranked(study)[:top]:
         name = f"confirm/trial_{trial.number:05d}.json"
+        params = trial.params | fixed_params(out)
         if not folder.has(name):
-            bar = tqdm(total=data.confirm_images.shape[0], unit="img", disable=not progress,
+            total, unit = task.progress(settings, data.confirm_images.shape[0])
+            bar = tqdm(total=total, unit=unit, disable=not progress,
                        desc=f"confirm trial {trial.number}")
-            res = evaluate(trial.params | fixed_params(out), data.confirm_images,
-                           data.confirm_labels, settings, n_threads=n_threads,
-                           progress=bar.update)
+            res = task.evaluate(params, data.confirm_images, data.confirm_labels, settings,
+                                n_threads=n_threads, progress=bar.update)
             bar.close()
             folder.write_json(name, {"trial": trial.number, "search_accuracy": trial.value,
                                      **res})
         rec = folder.read_json(name)
-        _, readout = trial_configuration(trial.params | fixed_params(out))
-        rec["pixels"] = pixels[readout.metric]
-        rec["metric"] = readout.metric
+        metric = task.metric(params)
+        rec["pixels"] = pixels[metric]
+        rec["metric"] = metric
         rows.append(rec)
         if log is not None:
+            sd = rec.get("accuracy_sd")
             log(f"trial {trial.number}: search {100 * trial.value:.2f}%, held-out "
-                f"{100 * rec['accuracy']:.2f} ± {100 * rec['accuracy_sd']:.2f}% (grey pixels "
-                f"{100 * rec['pixels']['mean']:.2f}%, {readout.metric})")
+                f"{100 * rec['accuracy']:.2f}%" + ("" if sd is None else f" ± {100 * sd:.2f}")
+                + f" (grey pixels {100 * rec['pixels']['mean']:.2f}%, {metric})")
     return rows
 
 
@@ -364,9 +390,10 @@ def fixed_params(out: str | Path) -> dict[str, Any]:
 
 
 def export_trial(out: str | Path, number: int | None = None) -> dict[str, Any]:
-    """A trial's configuration (the best one by default) as the JSON that
-    ``crdm reproduce fig3 --config FILE`` runs: the model fields of :class:`Fig3Config`, with
-    the trial's read-out and score beside them for reference."""
+    """A trial's configuration (the best one by default) as the JSON its command runs
+    (section4: ``crdm reproduce fig3 --config FILE``, the model fields of
+    :class:`Fig3Config` with the trial's read-out; mstdp: the classifier's keyword
+    arguments), with the trial's score beside it for reference."""
     study = open_study(out, create=False)
     if number is None:
         ranked = _ranked(study)
@@ -378,11 +405,9 @@ def export_trial(out: str | Path, number: int | None = None) -> dict[str, Any]:
         if not found or found[0].state.name != "COMPLETE":
             raise ValidationError(f"{out}: no complete trial number {number}", "trial", number)
         trial = found[0]
-    model, readout = trial_configuration(trial.params | fixed_params(out))
-    size = model.pop("size")
-    return {"sizes": [size], **model,
-            "readout": {"edges": readout.edges, "form": readout.form, "metric": readout.metric,
-                        "sample_time_ms": readout.sample_time_ms},
+    settings, _, _ = study_config(out)
+    exported = study_task(out).export(trial.params | fixed_params(out), settings)
+    return {**exported,
             "trial": {"study": study.study_name, "number": trial.number, "value": trial.value}}
 
 
