@@ -360,6 +360,10 @@ def _report(args: argparse.Namespace) -> int:
     from crdm.reproduce.report import report
     from crdm.tune.study import STORAGE_FILE
 
+    if args.curves is not None:
+        from crdm.reproduce.mstdp import plot_curves
+
+        print(f"wrote {plot_curves(args.folders, args.curves)}")
     for folder in args.folders:
         print(f"## {folder}\n")
         if (Path(folder) / STORAGE_FILE).is_file():
@@ -739,6 +743,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_bench)
     rep = sub.add_parser("report", help="markdown tables of result folders")
     rep.add_argument("folders", nargs="+", help="result folders (any reproduce, or a study)")
+    rep.add_argument("--curves", default=None, metavar="PNG",
+                     help="MSTDP runs only: draw their accuracy curves on one figure")
     rep.set_defaults(func=_report)
     _add_tune_parser(sub)
     return parser

@@ -6,6 +6,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 
 from crdm.cli import main
 
@@ -105,3 +106,30 @@ def test_momentum_inference_figure(digits_dir, tmp_path):
     from crdm.reproduce.mstdp import plot_momentum_inference
 
     assert plot_momentum_inference(model, x, y, tmp_path / "m.png").stat().st_size > 5_000
+
+
+def test_curves_of_several_runs_share_one_figure_and_count_the_same_images(tmp_path):
+    from crdm.errors import DataError
+    from crdm.reproduce.mstdp import plot_curves
+
+    def folder(name: str, **config):
+        path = tmp_path / name
+        path.mkdir()
+        cfg = {"experiment": "mstdp", "rule": "mstdp", "n_hidden": 16, "n_chains": 4,
+               "alpha": 0.004, "n_test_curve": 50, "n_train": 100,
+               "data": {"name": "mnist"}, **config}
+        rows = [{"model": cfg["rule"], "test_accuracy_curve_set": 0.5},
+                {"model": "mlp_backprop", "test_accuracy_curve_set": 0.9},
+                {"model": "raw_pixels_5nn", "test_accuracy_curve_set": 0.8}]
+        curve = [{"presentations": p, "test_accuracy": a} for p, a in ((10, 0.2), (20, 0.5))]
+        (path / "results.json").write_text(json.dumps({"config": cfg, "rows": rows,
+                                                       "curve": curve}))
+        return path
+
+    a, b = folder("a"), folder("b", rule="eqprop", layered=True)
+    png = plot_curves([a, b], tmp_path / "curves.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    other = folder("c", n_test_curve=500)
+    with pytest.raises(DataError, match="n_test_curve"):
+        plot_curves([a, other], tmp_path / "no.png")
+    assert not (tmp_path / "no.png").exists()

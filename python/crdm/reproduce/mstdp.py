@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from crdm.mstdp import MSTDPClassifier, load_mstdp
 from crdm.reproduce.experiment import check_image_shape, is_mnist, labelled_pixels, open_results
 from crdm.results import ResultFolder
 
-__all__ = ["MstdpConfig", "run_mstdp"]
+__all__ = ["MstdpConfig", "plot_curves", "run_mstdp"]
 
 PAPER = {"train_accuracy": 100.0, "test_accuracy_500": 96.0, "presentations": 500_000,
          "n_hidden": 2048}
@@ -359,5 +360,69 @@ def plot_momentum_inference(model: MSTDPClassifier, x: np.ndarray, y: np.ndarray
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return atomic_write(Path(path), lambda fh: fh.write(buf.getvalue()))
+
+
+def _curve_label(config: dict[str, Any]) -> str:
+    """What distinguishes a run: its rule, network and the choices that differ from the
+    default."""
+    parts = [config.get("rule", "mstdp")]
+    if config.get("layered"):
+        parts.append("layered")
+    if config.get("activation"):
+        parts.append(str(config["activation"]))
+    parts.append(f"{config.get('n_chains', 1)} chain(s)")
+    if config.get("rule", "mstdp") == "mstdp":
+        parts.append("symmetrised" if config.get("symmetric_hidden", True) else "paper rule")
+        parts.append(f"α {config.get('alpha', '')}")
+    return ", ".join(parts)
+
+
+def plot_curves(folders: Sequence[str | Path], path: str | Path) -> Path:
+    """Test accuracy against presentations of several ``crdm reproduce mstdp`` result folders
+    (MSTDP variants and its controls) on one axes, with the MLP and raw-pixel baselines of the
+    first folder as lines: the comparison figure of ``docs/reproduction.md``. Runs on another
+    data set or test subset than the first are refused, so that every curve counts the same
+    images."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from crdm.errors import DataError
+
+    records = []
+    for folder in folders:
+        file = Path(folder) / "results.json"
+        try:
+            records.append(json.loads(file.read_text()))
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{file} is not a readable MSTDP results file: {exc}") from exc
+        if records[-1].get("config", {}).get("experiment") != "mstdp":
+            raise DataError(f"{folder} holds another experiment's results, not an MSTDP run")
+    first = records[0]["config"]
+    for rec, folder in zip(records, folders, strict=True):
+        cfg = rec["config"]
+        for key in ("data", "n_test_curve", "n_train"):
+            if cfg.get(key) != first.get(key):
+                raise DataError(f"{folder}: `{key}` differs from {folders[0]}'s, so its curve "
+                                "would count other images")
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for rec in records:
+        pts = [(r["presentations"], 100 * r["test_accuracy"]) for r in rec["curve"]]
+        ax.plot(*zip(*pts, strict=True), "o-", ms=3, label=_curve_label(rec["config"]))
+    for row, style in zip(records[0]["rows"][1:], ("--", ":"), strict=False):
+        ax.axhline(100 * row["test_accuracy_curve_set"], color="k", ls=style, lw=1,
+                   label=row["model"])
+    ax.set_xlabel("presentations")
+    ax.set_ylabel(f"test accuracy on the first {first['n_test_curve']} test images (%)")
+    name = first.get("data", {}).get("name")
+    ax.set_title(f"MSTDP and its controls, H = {first['n_hidden']}"
+                 + (f", on {name}" if name else ""), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return atomic_write(Path(path), lambda fh: fh.write(buf.getvalue()))
