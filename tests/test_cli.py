@@ -106,6 +106,7 @@ def test_a_bad_setting_is_refused_before_data_is_read_or_a_folder_made(option, t
     ["reproduce", "sec32", "--network", "velocity_m_s=-1"],
     ["reproduce", "sec32", "--duration-ms", "1e12"],
     ["demo", "--network", "velocity_m_s=-1"],
+    ["reproduce", "mstdp", "--alpha", "-1"],
 ])
 def test_every_command_checks_its_settings_before_reading_data(argv, tmp_path, capsys,
                                                                monkeypatch):

@@ -299,16 +299,19 @@ def _reproduce_sec32(args: argparse.Namespace) -> int:
 def _reproduce_mstdp(args: argparse.Namespace) -> int:
     from crdm.reproduce.mstdp import PAPER, MstdpConfig, run_mstdp
 
-    train, test = _load(args, "train"), _load(args, "test")
+    # a bad setting is refused before any data is read; the counts then fit the data
     config = MstdpConfig(n_hidden=args.hidden, presentations=args.presentations,
-                         eval_every=args.eval_every, n_train=min(args.train_images, len(train)),
-                         n_test=min(args.test_images, len(test)),
-                         n_test_curve=min(500, args.test_images, len(test)), alpha=args.alpha,
-                         n_chains=args.chains,
+                         eval_every=args.eval_every, n_train=args.train_images,
+                         n_test=args.test_images, n_test_curve=min(500, args.test_images),
+                         alpha=args.alpha, n_chains=args.chains,
                          symmetric_hidden=args.hidden_rule == "symmetric",
                          weight_bound=args.weight_bound, seed=args.seed,
                          backend=args.backend, rule=args.rule, layered=args.layered,
                          activation=args.activation)
+    train, test = _load(args, "train"), _load(args, "test")
+    config = replace(config, n_train=min(config.n_train, len(train)),
+                     n_test=min(config.n_test, len(test)),
+                     n_test_curve=min(config.n_test_curve, len(test)))
     print(f"{config.rule} H={config.n_hidden}{' layered' if config.layered else ''}"
           f"{'' if config.activation is None else ', ρ ' + config.activation}, "
           f"alpha={config.alpha:g}, {config.n_chains} chain(s), "
