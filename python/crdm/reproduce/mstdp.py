@@ -402,13 +402,22 @@ def plot_curves(folders: Sequence[str | Path], path: str | Path) -> Path:
         if records[-1].get("config", {}).get("experiment") != "mstdp":
             raise DataError(f"{folder} holds another experiment's results, not an MSTDP run")
     first = records[0]["config"]
+
+    def images(cfg: dict[str, Any]) -> Any:
+        # the fingerprints of the images used (folders of earlier crdm versions stored
+        # them as data.train and data.test)
+        data = cfg.get("data", {})
+        return data.get("sha256") or {k: data.get(k) for k in ("train", "test")}
+
     for rec, folder in zip(records, folders, strict=True):
         cfg = rec["config"]
-        for key in ("data", "n_test_curve", "n_train"):
-            if cfg.get(key) != first.get(key):
-                raise DataError(f"{folder}: `{key}` differs from {folders[0]}'s, so its curve "
-                                "would count other images")
-    fig, ax = plt.subplots(figsize=(8, 5))
+        differs = [key for key in ("n_test_curve", "n_train") if cfg.get(key) != first.get(key)]
+        if images(cfg) != images(first):
+            differs.append("data")
+        if differs:
+            raise DataError(f"{folder}: `{differs[0]}` differs from {folders[0]}'s, so its "
+                            "curve would count other images")
+    fig, ax = plt.subplots(figsize=(11, 5))
     for rec in records:
         pts = [(r["presentations"], 100 * r["test_accuracy"]) for r in rec["curve"]]
         ax.plot(*zip(*pts, strict=True), "o-", ms=3, label=_curve_label(rec["config"]))
@@ -421,7 +430,7 @@ def plot_curves(folders: Sequence[str | Path], path: str | Path) -> Path:
     ax.set_title(f"MSTDP and its controls, H = {first['n_hidden']}"
                  + (f", on {name}" if name else ""), fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
