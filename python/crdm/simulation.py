@@ -123,7 +123,9 @@ class Simulator:
         """Upper bound, in bytes, of what one run of ``config`` holds in its delay rings and
         recorders on this backend: the bound that ``memory_limit_bytes`` is checked against
         (per run of a batch)."""
-        edges = config.snapshot_edge_ids(self.network)
+        return self._bound(config, config.snapshot_edge_ids(self.network))
+
+    def _bound(self, config: RunConfig, edges: np.ndarray) -> int:
         if self._engine is None:
             from crdm import reference
 
@@ -160,7 +162,7 @@ class Simulator:
             stimulus.check(self.network, config)
         edges = config.snapshot_edge_ids(self.network)
         if self.backend == "reference":
-            bound = self.recording_bound_bytes(config) * len(stimuli)
+            bound = self._bound(config, edges) * len(stimuli)
             if bound > config.memory_limit_bytes:
                 raise MemoryLimitError(
                     f"the delay rings and recorders would need {bound} bytes, "

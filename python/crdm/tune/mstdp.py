@@ -26,6 +26,7 @@ import numpy as np
 from crdm._checks import integer, real
 from crdm.errors import ValidationError
 from crdm.mstdp import MSTDPClassifier
+from crdm.tune.objective import TrialTooSlow
 from crdm.tune.space import Dimension
 
 __all__ = ["MSTDP_SPACE", "MstdpSearchSettings", "classifier_params", "evaluate_mstdp",
@@ -129,8 +130,6 @@ def evaluate_mstdp(params: Mapping[str, Any], images: np.ndarray, labels: np.nda
     float in [0, 1]); ``report(accuracy, presentations)`` after every block but the last,
     ``progress(presentations)`` after every block. ``n_threads`` is not used: the network
     runs on one core (BLAS limited to one thread)."""
-    from crdm.tune.objective import TrialTooSlow
-
     n_train = images.shape[0] - settings.n_valid
     x, y = images[:n_train], labels[:n_train]
     xv, yv = images[n_train:], labels[n_train:]
