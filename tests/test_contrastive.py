@@ -89,6 +89,22 @@ def test_both_rules_learn_digits_in_one_pass(digits, rule):
     assert (model.predict(x[1000:]) == y[1000:]).mean() > 0.6      # chance: 0.1
 
 
+def test_label_gain_scales_only_the_label_units_drive_while_generating(digits):
+    x, y = digits
+    model = ContrastiveClassifier("eqprop", 32).fit(x[:200], y[:200])
+    net = model.net_
+    weights = net.w_vh.copy()
+    with net.outgoing_gain(784, 794, 5.0):
+        np.testing.assert_array_equal(net.w_vh[:784], weights[:784])
+        np.testing.assert_allclose(net.w_vh[784:], 5.0 * weights[784:])
+    with pytest.raises(RuntimeError), net.outgoing_gain(784, 794, 5.0):
+        raise RuntimeError("inside")
+    np.testing.assert_array_equal(net.w_vh, weights)
+    assert not np.array_equal(model.generate(3, 2, label_gain=10.0), model.generate(3, 2))
+    with pytest.raises(ValidationError, match="label_gain"):
+        model.generate(3, label_gain=0.0)
+
+
 def test_on_mstdps_network_with_persistent_chains(digits):
     x, y = digits
     model = ContrastiveClassifier("eqprop", 64, layered=False, activation="sigmoid4",

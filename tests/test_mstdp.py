@@ -136,6 +136,25 @@ def test_generation_returns_valid_images(digits):
     assert loop["free"].shape == loop["clamped_2"].shape == (2, 16)
 
 
+def test_label_gain_makes_generation_follow_the_label_and_leaves_the_model(digits):
+    x, y = digits
+    m = MSTDPClassifier(8, n_phases=2, n_iterations=4).fit(x, y)
+    weights = m.net_.w_vh.copy()
+    np.testing.assert_array_equal(m.generate(1, 4, label_gain=1.0), m.generate(1, 4))
+
+    def between_labels(gain):
+        means = np.stack([m.generate(c, 4, label_gain=gain).mean(0) for c in m.classes_])
+        return np.linalg.norm(means - means.mean(0), axis=1).mean()
+
+    # a strong label drive separates the labels' images far more than the pixels' own drive
+    assert between_labels(30.0) > 3 * between_labels(1.0)
+    np.testing.assert_array_equal(m.net_.w_vh, weights)
+    for bad in (0.0, -1.0, float("nan"), "2"):
+        with pytest.raises(ValidationError, match="label_gain"):
+            m.generate(1, label_gain=bad)
+    np.testing.assert_array_equal(m.net_.w_vh, weights)
+
+
 def test_save_load_round_trip(digits, tmp_path):
     x, y = digits
     m = MSTDPClassifier(8, n_phases=2, n_iterations=4, n_chains=2).fit(x, y)

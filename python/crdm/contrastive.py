@@ -281,12 +281,16 @@ class ContrastiveClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[np.argmax(self.decision_function(X), axis=1)]
 
-    def generate(self, label: Any, n: int = 1, *, random_state: int = 0) -> np.ndarray:
+    def generate(self, label: Any, n: int = 1, *, random_state: int = 0,
+                 label_gain: float = 1.0) -> np.ndarray:
         """``n`` images ``(n, n_pixels)`` in [0, 1] of class ``label``: pixels start uniform
         in [0, 1), hidden units at 0, the label units clamped to the one-hot label, then
-        ``test_iterations`` free steps with the pixels free."""
+        ``test_iterations`` free steps with the pixels free. ``label_gain`` multiplies the
+        label units' weights to the hidden layer while generating, as in
+        :meth:`crdm.mstdp.MSTDPClassifier.generate`."""
         check_is_fitted(self, "net_")
         n = integer("n", n, low=1)
+        label_gain = real("label_gain", label_gain, low=0.0, low_open=True)
         if label not in self.classes_.tolist():
             raise ValidationError(f"`label` {label!r} is not one of {self.classes_.tolist()}",
                                   "label", label)
@@ -297,7 +301,7 @@ class ContrastiveClassifier(ClassifierMixin, BaseEstimator):
         data[:, n_pix + self.classes_.tolist().index(label)] = 1.0
         s_v = net.put(np.hstack([rng.uniform(0.0, 1.0, (n, n_pix)), data[:, n_pix:]]))
         s_h = net.put(np.zeros((n, self.n_hidden), self.dtype))
-        with self._blas():
+        with self._blas(), net.outgoing_gain(n_pix, n_pix + n_lab, label_gain):
             net.relax(s_v, s_h, self.test_iterations, self.eps, data=net.put(data),
                       clamp=self._mask(n_pix, n_pix + n_lab), beta=1.0)
         return np.clip(to_numpy(s_v)[:, :n_pix], 0.0, 1.0).astype(np.float64)

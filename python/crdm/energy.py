@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -318,6 +319,23 @@ class EnergyNetwork:
         self._zero_diagonal()
         self.b_v -= rate * xp.sum(g_v, axis=0)
         self.b_h -= rate * xp.sum(g_h, axis=0)
+
+    @contextlib.contextmanager
+    def outgoing_gain(self, first: int, stop: int, gain: float) -> Iterator[None]:
+        """Within the block, the weights from visible units ``first … stop − 1`` to the hidden
+        layer are multiplied by ``gain``; the network's own weights are untouched (they are
+        put back even if the block raises)."""
+        if gain == 1.0:
+            yield
+            return
+        own = self.w_vh
+        scale = np.ones((own.shape[0], 1))
+        scale[first:stop] = gain
+        self.w_vh = own * self.put(scale)
+        try:
+            yield
+        finally:
+            self.w_vh = own
 
     def bound(self, limit: float) -> None:
         """Clips every weight to ``[−limit, limit]`` (biases are left free)."""

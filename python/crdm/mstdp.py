@@ -375,12 +375,19 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.decision_function(X), axis=1)]
 
     def generate(self, label: Any, n: int = 1, *, n_phases: int | None = None,
-                 random_state: int = 0) -> np.ndarray:
+                 random_state: int = 0, label_gain: float = 1.0) -> np.ndarray:
         """``n`` images ``(n, n_pixels)`` in [0, 1] of class ``label``: random start, label
-        clamped, ``n_phases`` (default ``test_phases``) clamped/free pairs."""
+        clamped, ``n_phases`` (default ``test_phases``) clamped/free pairs.
+
+        ``label_gain`` multiplies the label units' weights to the hidden layer while
+        generating (the model is unchanged). At 1, the paper's generation: the ten label
+        units then drive the hidden layer far less than the 784 free pixel units do, so the
+        image hardly depends on the label; a gain makes the clamped label count
+        (``docs/reproduction.md`` measures both)."""
         check_is_fitted(self, "net_")
         n = integer("n", n, low=1)
         phases = integer("n_phases", self.test_phases if n_phases is None else n_phases, low=1)
+        label_gain = real("label_gain", label_gain, low=0.0, low_open=True)
         if label not in self.classes_.tolist():
             raise ValidationError(f"`label` {label!r} is not one of {self.classes_.tolist()}",
                                   "label", label)
@@ -390,7 +397,8 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         data = np.zeros((n, n_vis), dtype=self.dtype)
         data[:, self.n_pixels_ + self.classes_.tolist().index(label)] = 1.0
         clamp = self._clamp(self.n_pixels_, n_vis)
-        v = to_numpy(self._phases(state, self.net_.put(data), clamp, phases, 0.0, 0.0))
+        with self.net_.outgoing_gain(self.n_pixels_, n_vis, label_gain):
+            v = to_numpy(self._phases(state, self.net_.put(data), clamp, phases, 0.0, 0.0))
         return np.clip(v[:, :self.n_pixels_], 0.0, 1.0).astype(np.float64)
 
     def training_loop_states(self, X: Any, y: Any) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from crdm.cli import main
+from crdm.reproduce.mstdp import LABEL_GAINS
 
 
 def test_cli_end_to_end_and_resume(digits_dir, tmp_path, capsys):
@@ -26,11 +27,17 @@ def test_cli_end_to_end_and_resume(digits_dir, tmp_path, capsys):
     gen = record["generation"]
     assert len(gen["recognised_per_class"]) == 10 and gen["images_per_class"] == 20
     assert gen["recognised"] == sum(gen["recognised_per_class"]) / 10
-    assert "recognised as their label" in out
+    assert [row["label_gain"] for row in gen["label_gains"]] == list(LABEL_GAINS)
+    assert gen["label_gains"][0]["recognised"] == gen["recognised"]
+    best = max(row["recognised"] for row in gen["label_gains"])
+    assert gen["best_label_gain"] == next(row["label_gain"] for row in gen["label_gains"]
+                                          if row["recognised"] == best)
+    assert "recognised as their label" in out and "30: " in out
     for name in ("curve.png", "generated.png", "training_loop.png", "momentum.png"):
         assert (tmp_path / name).stat().st_size > 5_000
     assert main(["report", str(tmp_path)]) == 0
-    assert "| mstdp |" in capsys.readouterr().out
+    report = capsys.readouterr().out
+    assert "| mstdp |" in report and "| label gain | recognised % |" in report
     first = (tmp_path / "results.csv").read_text()
     # lose the last checkpoint: the rerun redoes only the last block, with the same numbers
     (tmp_path / "checkpoints" / "000000007.npz").unlink()

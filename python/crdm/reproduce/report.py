@@ -183,6 +183,10 @@ def _mstdp(record: dict[str, Any]) -> str:
                 f"5-NN recognises as their label: {100 * gen['recognised']:.1f} % (chance: "
                 f"{100 / len(gen['recognised_per_class']):.0f} %); per label "
                 + ", ".join(f"{100 * v:.0f}" for v in gen["recognised_per_class"]) + " %."]
+        if "label_gains" in gen:     # folders written before the gains were scored lack them
+            out += ["", "| label gain | recognised % |", "|---|---|"]
+            out += [f"| {row['label_gain']:g} | {100 * row['recognised']:.1f} |"
+                    for row in gen["label_gains"]]
     return "\n".join(out)
 
 
