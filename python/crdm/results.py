@@ -20,7 +20,7 @@ import json
 import os
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -103,12 +103,15 @@ class ResultFolder:
     ``growable`` names top-level list fields whose items are independent pieces of work (the
     sizes of a sweep): a rerun may ask for other items, and the stored field becomes the
     sorted union, which :attr:`config` then holds. ``exclusive`` (the default) holds the
-    folder's lock while this object lives (module docstring).
+    folder's lock while this object lives (module docstring). ``upgrade`` maps a stored
+    configuration written by an earlier crdm to today's form of the same run (or returns it
+    unchanged); an upgraded manifest is rewritten, so the folder is continued.
     """
 
     def __init__(self, path: str | Path, config: Mapping[str, Any], *,
                  provenance: Mapping[str, Any] | None = None,
-                 growable: tuple[str, ...] = (), exclusive: bool = True) -> None:
+                 growable: tuple[str, ...] = (), exclusive: bool = True,
+                 upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
         self.path = Path(path)
         self.config = json.loads(json.dumps(dict(config)))
         self.path.mkdir(parents=True, exist_ok=True)
@@ -123,6 +126,12 @@ class ResultFolder:
             check_header(stored, path=manifest, what="crdm result manifest", fmt=_FORMAT,
                          version=_FORMAT_VERSION)
             stored_config = dict(stored.get("config") or {})
+            if upgrade is not None:
+                upgraded = upgrade(stored_config)
+                if upgraded != stored_config:
+                    stored = {**stored, "config": upgraded}
+                    self.write_json("config.json", stored)
+                    stored_config = dict(upgraded)
             grown = {key: sorted(set(stored_config.pop(key, [])) | set(self.config.get(key, [])))
                      for key in growable}
             field = _first_difference(stored_config,

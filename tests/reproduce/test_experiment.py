@@ -76,3 +76,31 @@ def test_every_experiment_reads_float_images_as_the_same_grey_levels(which, stor
     assert stored[0]["data"] == stored[1]["data"]
     with pytest.raises(ValidationError):
         _run(which, u8.astype(np.float64), labels, tmp_path)     # 0-255 as floats: refused
+
+
+def test_a_folder_written_before_data_sets_were_recorded_is_continued(tmp_path):
+    """Older folders store only ``{part: fingerprint}`` as ``data``: the same images continue
+    them (and the manifest gains today's record); other images are refused."""
+    import json
+
+    from crdm.errors import ConfigMismatchError
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (6, 4, 4), dtype=np.uint8), np.arange(6)
+    first = experiment.open_results(tmp_path / "run", "demo", {"k": 1}, None,
+                                    {"images": (x, y)})
+    record = first.config["data"]
+    del first
+    manifest = tmp_path / "run" / "config.json"
+    stored = json.loads(manifest.read_text())
+    stored["config"]["data"] = dict(record["sha256"])      # the earlier form
+    manifest.write_text(json.dumps(stored))
+    again = experiment.open_results(tmp_path / "run", "demo", {"k": 1}, None,
+                                    {"images": (x, y)})
+    assert json.loads(manifest.read_text())["config"]["data"] == record == again.config["data"]
+    del again
+    stored["config"]["data"] = {"images": "0" * 64}
+    manifest.write_text(json.dumps(stored))
+    with pytest.raises(ConfigMismatchError, match="data"):
+        experiment.open_results(tmp_path / "run", "demo", {"k": 1}, None,
+                                {"images": (x, y)})

@@ -12,6 +12,7 @@ A folder of the same configuration and data continues; any other is refused.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
@@ -158,10 +159,21 @@ def open_results(out_dir: str | Path, experiment: str, config: Mapping[str, Any]
     stored["data"] = {**info.as_dict(),
                       "sha256": {name: data_fingerprint(x, y) for name, (x, y) in parts.items()}}
     folder = ResultFolder(out_dir, stored, provenance={"crdm_version": __version__},
-                          growable=tuple(growable))
+                          growable=tuple(growable),
+                          upgrade=functools.partial(_with_data_record, stored["data"]))
     if log is not None:
         log(f"results in {folder.path}")
     return folder
+
+
+def _with_data_record(data: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """A folder written before the data set was recorded holds only the fingerprints of its
+    parts (``{"train": sha256, …}``): if they are those of the images used now, it is the
+    same run, and its record becomes today's (name, source, files, fingerprints)."""
+    old = stored.get("data")
+    if isinstance(old, Mapping) and "sha256" not in old and old == data["sha256"]:
+        return {**stored, "data": data}
+    return stored
 
 
 def is_mnist(config: Mapping[str, Any]) -> bool:
