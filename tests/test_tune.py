@@ -30,7 +30,7 @@ from crdm.tune import (
     trial_configuration,
 )
 from crdm.tune.space import parse_override, suggest
-from crdm.tune.study import count_finished
+from crdm.tune.study import count_finished, ranked_trials
 
 SETTINGS = SearchSettings(n_images=120, n_confirm=60, n_splits=3, chunk_size=60)
 #: a cheap corner of the space: five recurrent nodes, everything else searched
@@ -324,3 +324,55 @@ def test_a_space_where_every_trial_fails_stops_with_the_reason(data, tmp_path, m
         optimize(out, data, 5, progress=False)
     states = [t.state.name for t in open_study(out, create=False).trials]
     assert states == ["FAIL"] * MAX_FAILED_IN_A_ROW
+
+
+def test_the_test_set_protocol_runs_the_best_trials_as_they_were_read(data, digits_dir,
+                                                                       tmp_path, capsys):
+    out, results = tmp_path / "study", tmp_path / "final"
+    open_folder(out, "s", SETTINGS, TINY, data)
+    optimize(out, data, 4, n_threads=1, progress=False)
+    argv = ["tune", "final", "--out", str(out), "--top", "2", "--sizes", "5,10", "--images",
+            "60", "--results", str(results), "--dataset", str(digits_dir), "--threads", "1",
+            "--quiet"]
+    assert main(argv) == 0
+    assert "| CRDM − grey |" in capsys.readouterr().out
+    record = json.loads((results / "final.json").read_text())
+    ranked = [t.number for t in ranked_trials(open_study(out, create=False))][:2]
+    assert [(r["trial"], r["size"]) for r in record["rows"]] == [
+        (t, n) for t in ranked for n in (5, 10)]
+    for row in record["rows"]:
+        assert all(row[f"{name}_{metric}"] is not None for metric in ("euclidean", "cosine")
+                   for name in ("crdm", "grey_pixels", "binary_pixels", "random_projection"))
+    assert (results / "final.md").read_text().count("\n") == 2 + 2 * len(record["rows"])
+    # the route the docs give by hand continues the same folder: the same configuration
+    best = record["rows"][0]
+    exported = tmp_path / "best.json"
+    exported.write_text(json.dumps(export_trial(out, best["trial"])))
+    manual = ["reproduce", "fig3", "--config", str(exported), "--sizes", "5,10", "--images",
+              "60", "--dataset", str(digits_dir), "--threads", "1", "--quiet", "--out",
+              str(results / f"trial_{best['trial']}")]
+    if best["time_ms"] != "trajectory":
+        manual += ["--duration-ms", str(best["time_ms"])]
+    assert main(manual) == 0
+    assert "2 of 2 chunks already done" in capsys.readouterr().out
+    # rerun: nothing simulated again, the same numbers
+    before = (results / "final.json").read_text()
+    assert main(argv) == 0
+    assert (results / "final.json").read_text() == before
+
+
+def test_the_test_set_protocol_refuses_what_it_cannot_read(data, tmp_path, capsys):
+    from crdm.tune.final import final_config
+
+    with pytest.raises(ValidationError, match="normalised") as err:
+        final_config({"feature_form": "normalised", "metric": "euclidean"}, SETTINGS, (5,),
+                     60)
+    assert err.value.field == "readout.form"
+    config = final_config({"feature_form": "delta", "sample_time_ms": 200.0}, SETTINGS, (5,),
+                          60)
+    assert config.duration_ms == 200.0 and config.sizes == (5,)
+    out = tmp_path / "empty"
+    open_folder(out, "s", SETTINGS, TINY, data)
+    assert main(["tune", "final", "--out", str(out), "--dataset", str(tmp_path / "none"),
+                 "--quiet"]) == 1
+    assert "error" in capsys.readouterr().err

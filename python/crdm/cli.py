@@ -463,6 +463,24 @@ def _tune_confirm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune_final(args: argparse.Namespace) -> int:
+    from crdm.tune.final import final_protocol, final_table
+
+    results = Path(args.out) / "final" if args.results is None else Path(args.results)
+    test = _load(args, "test")
+    print(f"the best {args.top} trials of {args.out} on {min(args.images, len(test))} test "
+          f"images of {test.name}, sizes {', '.join(map(str, args.sizes))}; results in "
+          f"{results}")
+    with _dask_client(args) as client:
+        rows = final_protocol(args.out, test, results, top=args.top, sizes=args.sizes,
+                              n_images=args.images, n_threads=args.threads,
+                              progress=not args.quiet, log=lambda msg: print(msg, flush=True),
+                              client=client)
+    print(final_table(rows))
+    print(f"wrote {results / 'final.md'}, final.json")
+    return 0
+
+
 def _tune_report(args: argparse.Namespace) -> int:
     from crdm.tune.report import write_report
 
@@ -509,6 +527,17 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-download", action="store_true", help="never download MNIST")
     p.add_argument("--verbose", action="store_true",
                    help="with an error, also print its details (e.g. every URL tried)")
+
+
+def _add_dask_options(p: argparse.ArgumentParser, what: str, where: str = " (tcp://host:port)"
+                      ) -> None:
+    """``--workers N`` or ``--scheduler ADDRESS``: where ``what`` runs (see _dask_client)."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--workers", type=_count(1, MAX_LOCAL_WORKERS), default=None,
+                       help=f"{what} on a local Dask cluster of N one-thread workers (at most "
+                            f"{MAX_LOCAL_WORKERS})")
+    group.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help=f"{what} on the Dask cluster at ADDRESS{where}")
 
 
 def _load(args: argparse.Namespace, split: str) -> Any:
@@ -580,12 +609,7 @@ def _add_fig3_options(p: argparse.ArgumentParser, *, sizes: str, images: int, sp
     p.add_argument("--threads", type=_count(1), default=None,
                    help="simulation threads (default: every core); never changes results")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_count(1, MAX_LOCAL_WORKERS), default=None,
-                       help="simulate on a local Dask cluster of N one-thread workers "
-                            f"(at most {MAX_LOCAL_WORKERS})")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="simulate on the Dask cluster at ADDRESS (tcp://host:port)")
+    _add_dask_options(p, "simulate")
 
 
 def _add_path_options(p: argparse.ArgumentParser, *, out: str, chunk_size: int) -> None:
@@ -762,9 +786,10 @@ def _add_tune_parser(sub: Any) -> None:
         description="A resumable Optuna study (TPE, median pruning) of the Section-4 model and "
                     "read-out (--task section4) or of MSTDP's free choices (--task mstdp): "
                     "`run` adds trials, `confirm` re-scores the best on held-out training "
-                    "images, `report` writes tables and plots, `export` writes a trial's "
-                    "configuration (for `crdm reproduce fig3 --config`, or MSTDPClassifier's "
-                    "keyword arguments).")
+                    "images, `final` runs the best through the test-set protocol, `report` "
+                    "writes tables and plots, `export` writes a trial's configuration (for "
+                    "`crdm reproduce fig3 --config`, or MSTDPClassifier's keyword "
+                    "arguments).")
     steps = tune.add_subparsers(dest="command_tune", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -814,17 +839,30 @@ def _add_tune_parser(sub: Any) -> None:
     run.add_argument("--heartbeat-s", type=_count(1), default=60,
                      help="a killed process's trial is retried after 3 beats (default 60)")
     data_options(run)
-    where = run.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_count(1, MAX_LOCAL_WORKERS), default=None,
-                       help="trials on a local Dask cluster of N one-thread workers")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="trials on the Dask cluster at ADDRESS (shared file system)")
+    _add_dask_options(run, "trials", where=" (shared file system)")
     run.set_defaults(func=_tune_run)
     conf = steps.add_parser("confirm", help="re-score the best trials on held-out images")
     common(conf)
     conf.add_argument("--top", type=_count(1), default=3, help="best trials (default 3)")
     data_options(conf)
     conf.set_defaults(func=_tune_confirm)
+    fin = steps.add_parser(
+        "final", help="the best trials through the paper's test-set protocol (section4)",
+        description="The best --top trials through the paper's Figure-3 protocol on the test "
+                    "images (10 splits of 9,000/1,000, weighted 5-NN) at --sizes, read out as "
+                    "each trial was, beside grey and binary pixels and the random projection "
+                    "on the same splits; each trial's run resumes when rerun.")
+    common(fin)
+    fin.add_argument("--top", type=_count(1), default=3, help="best trials (default 3)")
+    fin.add_argument("--sizes", type=int_list, default=(100, 200, 400),
+                     help="recurrent sizes, comma-separated (default 100,200,400)")
+    fin.add_argument("--images", type=_count(60), default=10_000,
+                     help="test images, the first N (default 10000)")
+    fin.add_argument("--results", default=None, metavar="DIR",
+                     help="where the runs and final.md go (default OUT/final)")
+    data_options(fin)
+    _add_dask_options(fin, "simulate")
+    fin.set_defaults(func=_tune_final)
     rep = steps.add_parser("report", help="tables and plots into DIR/report/")
     common(rep)
     rep.set_defaults(func=_tune_report)

@@ -39,8 +39,8 @@ from crdm.tune.space import Dimension, space_from_dict, space_to_dict, suggest
 from crdm.tune.tasks import Task, get_task
 
 __all__ = ["TuneData", "confirm", "count_finished", "export_trial", "open_folder",
-           "open_study", "optimize", "run_on_dask", "split_training_images", "study_config",
-           "study_task", "trials_table"]
+           "open_study", "optimize", "ranked_trials", "run_on_dask", "split_training_images",
+           "study_config", "study_task", "trials_table"]
 
 STORAGE_FILE = "study.sqlite3"
 #: heartbeat of a running trial; one silent for three beats belongs to a dead process
@@ -315,7 +315,8 @@ def run_on_dask(client: Any, out: str | Path, data: TuneData, n_trials: int, *,
     return count_finished(study) - before
 
 
-def _ranked(study: Any) -> list[Any]:
+def ranked_trials(study: Any) -> list[Any]:
+    """Complete trials with a finite score, best first (ties: the earlier trial)."""
     done = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"
             and t.value is not None and math.isfinite(t.value)]
     return sorted(done, key=lambda t: (-t.value, t.number))
@@ -343,7 +344,7 @@ def confirm(out: str | Path, data: TuneData, *, top: int = 3, n_threads: int | N
             data.confirm_images, data.confirm_labels, settings))
     pixels = folder.read_json("confirm/pixels.json")
     rows = []
-    for trial in _ranked(study)[:top]:
+    for trial in ranked_trials(study)[:top]:
         name = f"confirm/trial_{trial.number:05d}.json"
         params = trial.params | fixed_params(out)
         if not folder.has(name):
@@ -396,7 +397,7 @@ def export_trial(out: str | Path, number: int | None = None) -> dict[str, Any]:
     arguments), with the trial's score beside it for reference."""
     study = open_study(out, create=False)
     if number is None:
-        ranked = _ranked(study)
+        ranked = ranked_trials(study)
         if not ranked:
             raise ValidationError(f"{out}: the study has no complete trial yet", "trial", None)
         trial = ranked[0]

@@ -1,0 +1,170 @@
+"""The test-set protocol of a Section-4 study's best trials: the paper's Figure-3 protocol
+(:func:`crdm.reproduce.fig3.run_fig3`: the first ``n_images`` test images, 10 splits of
+9,000 / 1,000, weighted 5-NN) with each trial's model at the recurrent sizes asked for, read
+out as the trial was (its edges, feature form, sample time), beside grey raw pixels, binary
+pixels and the random projection of the pixels on the same splits, with both metrics.
+
+The study chose the trials on training images only; this is the first time the test set is
+touched, so its numbers are the search's verdict. Each network is simulated up to the trial's
+sample time: the weights read there do not depend on later ticks. Every trial's run is an
+ordinary Figure-3 result folder (``DIR/trial_N``) that resumes when the protocol is rerun.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from crdm._io import atomic_write
+from crdm.errors import ValidationError
+from crdm.input_codes import InputCode
+from crdm.reproduce.experiment import check_image_shape
+from crdm.reproduce.fig3 import Fig3Config, Fig3Result, run_fig3
+from crdm.simulation import StdpParams
+from crdm.tune.objective import Readout, trial_configuration
+from crdm.tune.study import fixed_params, open_study, ranked_trials, study_config, study_task
+
+__all__ = ["final_config", "final_protocol", "final_table", "trial_rows"]
+
+#: the paper's test-set protocol
+PAPER_IMAGES = 10_000
+PAPER_SIZES = (100, 200, 400)
+_METRICS = ("euclidean", "cosine")
+
+
+def _fig3_feature(readout: Readout) -> tuple[str, str, Any]:
+    """The Figure-3 row that holds a read-out: ``(model, feature, time_ms)``."""
+    model = f"crdm_{readout.edges}"
+    if readout.form == "trajectory":
+        return model, "delta", "trajectory"
+    if readout.form == "normalised" and readout.metric != "cosine":
+        # unit-length Δw: cosine reads it as Δw does, Euclidean distances differ
+        raise ValidationError("the normalised feature form with the Euclidean metric has no "
+                              "Figure-3 row", "readout.form", readout.form)
+    return model, "weights" if readout.form == "weights" else "delta", readout.sample_time_ms
+
+
+def final_config(params: dict[str, Any], settings: Any, sizes: Sequence[int],
+                 n_images: int) -> Fig3Config:
+    """The Figure-3 configuration of a trial's model (``crdm tune export`` run by
+    ``crdm reproduce fig3 --config FILE --sizes … --duration-ms T``)."""
+    model, readout = trial_configuration(params)
+    _fig3_feature(readout)
+    duration = settings.duration_ms if readout.sample_time_ms is None else readout.sample_time_ms
+    return Fig3Config(sizes=tuple(sizes), n_images=n_images, duration_ms=duration,
+                      sample_interval_ms=settings.sample_interval_ms, k=settings.k,
+                      seed=settings.seed, sketch_dim=settings.sketch_dim,
+                      plastic=model["plastic"], stdp=StdpParams(**model["stdp"]),
+                      network_params=dict(model["network_params"]),
+                      input_code=InputCode(**model["input_code"]))
+
+
+def _pick(result: Fig3Result, model: str, feature: str | None, size: int | None, time: Any,
+          metric: str) -> dict[str, Any] | None:
+    for row in result.rows:
+        if (row["model"] == model and row["metric"] == metric
+                and (feature is None or row["feature"] == feature)
+                and (size is None or row["size"] == size)
+                and (time is None or str(row["time_ms"]) == str(time))):
+            return row
+    return None
+
+
+def trial_rows(number: int, readout: Readout, result: Fig3Result,
+               sizes: Sequence[int]) -> list[dict[str, Any]]:
+    """One row per size: the trial's read-out and the baselines on the same splits, both
+    metrics (percentages, mean and sd over splits)."""
+    model, feature, time = _fig3_feature(readout)
+    rows = []
+    for size in sizes:
+        row: dict[str, Any] = {"trial": number, "size": size, "edges": readout.edges,
+                               "form": readout.form, "time_ms": time,
+                               "search_metric": readout.metric}
+        for metric in _METRICS:
+            found = {
+                "crdm": _pick(result, model, feature, size, time, metric),
+                "grey_pixels": _pick(result, "raw_pixels", None, None, None, metric),
+                "binary_pixels": _pick(result, "binary_pixels", None, None, None, metric),
+                "random_projection": _pick(result, "random_projection", None, size, None,
+                                           metric)}
+            for name, hit in found.items():
+                row[f"{name}_{metric}"] = None if hit is None else 100 * hit["mean"]
+                row[f"{name}_{metric}_sd"] = None if hit is None else 100 * hit["sd"]
+        rows.append(row)
+    return rows
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.2f}"
+
+
+def final_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The markdown table of :func:`final_protocol`'s rows."""
+    out = ["| trial | N | read-out | metric | CRDM % | grey pixels % | binary pixels % | "
+           "random projection % | CRDM − grey |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        where = (f"{r['edges']} edges, {r['form']}, "
+                 + ("all times" if r["time_ms"] == "trajectory" else f"{r['time_ms']:g} ms"))
+        for metric in _METRICS:
+            crdm, grey = r[f"crdm_{metric}"], r[f"grey_pixels_{metric}"]
+            gap = None if crdm is None or grey is None else crdm - grey
+            mark = " (searched)" if metric == r["search_metric"] else ""
+            out.append(f"| {r['trial']} | {r['size']} | {where} | {metric}{mark} | "
+                       f"{_pct(crdm)} ± {_pct(r[f'crdm_{metric}_sd'])} | {_pct(grey)} | "
+                       f"{_pct(r[f'binary_pixels_{metric}'])} | "
+                       f"{_pct(r[f'random_projection_{metric}'])} | "
+                       f"{'–' if gap is None else f'{gap:+.2f}'} |")
+    return "\n".join(out)
+
+
+def final_protocol(out: str | Path, digits: Any, results: str | Path, *, top: int = 3,
+                   sizes: Sequence[int] = PAPER_SIZES, n_images: int = PAPER_IMAGES,
+                   n_threads: int | None = None, progress: bool = True,
+                   log: Callable[[str], None] | None = None, client: Any = None
+                   ) -> list[dict[str, Any]]:
+    """Runs (or continues) the protocol for the ``top`` trials of the study in ``out`` on the
+    test images ``digits`` (:class:`crdm.datasets.Digits`), into ``results/trial_N``; writes
+    ``results/final.json`` and ``final.md`` and returns the rows of :func:`final_table`.
+
+    Everything is checked before any simulation: the study is a Section-4 study with
+    complete trials, the test set is of the data set it was tuned on, and every trial's
+    read-out has a Figure-3 row."""
+    import json
+
+    say = log or (lambda msg: None)
+    if study_task(out).name != "section4":
+        raise ValidationError(f"{out} is a {study_task(out).name} study; the test-set protocol "
+                              "is the Section-4 one", "out", str(out))
+    settings, _, stored = study_config(out)
+    check_image_shape(digits.images, [(28, 28)], experiment="the Section-4 search")
+    name = getattr(digits, "name", None)
+    if stored.get("name") is not None and name != stored["name"]:
+        raise ValidationError(f"the study was tuned on {stored['name']!r}, the test images "
+                              f"are of {name!r}", "dataset", name)
+    ranked = ranked_trials(open_study(out, create=False))[:top]
+    if not ranked:
+        raise ValidationError(f"{out}: the study has no complete trial yet", "out", str(out))
+    plans = []
+    for trial in ranked:
+        params = trial.params | fixed_params(out)
+        config = final_config(params, settings, sizes, min(n_images, len(digits)))
+        plans.append((trial, trial_configuration(params)[1], config))
+    rows: list[dict[str, Any]] = []
+    for trial, readout, config in plans:
+        say(f"trial {trial.number} (search {100 * trial.value:.2f} %): sizes "
+            f"{', '.join(map(str, sizes))}, {config.duration_ms:g} ms per image")
+        result = run_fig3(config, digits.images, digits.labels,
+                          Path(results) / f"trial_{trial.number}",
+                          dataset=getattr(digits, "info", None), n_threads=n_threads,
+                          progress=progress, log=log, client=client)
+        rows += trial_rows(trial.number, readout, result, sizes)
+    table = final_table(rows)
+    record = {"study": str(out), "top": top, "sizes": list(sizes), "n_images": n_images,
+              "data": name, "rows": rows}
+    path = Path(results)
+    atomic_write(path / "final.json",
+                 lambda fh: fh.write(json.dumps(record, indent=1).encode()))
+    atomic_write(path / "final.md", lambda fh: fh.write((table + "\n").encode()))
+    return rows
