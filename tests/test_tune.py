@@ -295,6 +295,24 @@ def test_an_mstdp_study_runs_reports_confirms_and_exports(digits_dir, tmp_path, 
     report = capsys.readouterr().out
     assert "Best trial per activation" in report and "Confirmed on 150" in report
     assert (out / "report" / "history.png").is_file()
+    # the test-set protocol trains the best trial as `crdm reproduce mstdp --config` does
+    results = tmp_path / "final"
+    final = ["tune", "final", "--out", str(out), "--top", "1", "--presentations", "6",
+             "--eval-every", "3", "--results", str(results), "--dataset", str(digits_dir),
+             "--quiet"]
+    assert main(final) == 0
+    assert "| trial | search % | presentations |" in capsys.readouterr().out
+    row = json.loads((results / "final.json").read_text())["rows"][0]
+    assert row["trial"] == best.number and row["presentations"] == 6
+    assert 0.0 <= row["test"] <= 100.0 and row["raw_pixels"] > 50.0
+    path = tmp_path / "best.json"
+    path.write_text(json.dumps(exported))
+    assert main(["reproduce", "mstdp", "--config", str(path), "--presentations", "6",
+                 "--eval-every", "3", "--dataset", str(digits_dir), "--quiet", "--out",
+                 str(results / f"trial_{best.number}")]) == 0
+    assert "resuming after 6 presentations" in capsys.readouterr().out
+    assert main([*final, "--sizes", "100"]) == 1
+    assert "--sizes belongs to a section4 study" in capsys.readouterr().err
 
 
 def test_options_of_another_task_are_refused(tmp_path, capsys):

@@ -296,18 +296,41 @@ def _reproduce_sec32(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the options of `crdm reproduce mstdp` that set the model (or its --config file instead)
+_MSTDP_MODEL = {"hidden": "n_hidden", "alpha": "alpha", "chains": "n_chains",
+                "activation": "activation", "hidden_rule": "symmetric_hidden",
+                "weight_bound": "weight_bound"}
+
+
+def _mstdp_config(args: argparse.Namespace) -> Any:
+    from crdm.reproduce.mstdp import MstdpConfig
+
+    settings = dict(presentations=args.presentations, eval_every=args.eval_every,
+                    n_train=args.train_images, n_test=args.test_images,
+                    n_test_curve=min(500, args.test_images), seed=args.seed,
+                    backend=args.backend, rule=args.rule, layered=args.layered)
+    given = {k: getattr(args, k) for k in _MSTDP_MODEL if getattr(args, k) is not None}
+    if args.config is None:
+        if "hidden_rule" in given:
+            given["hidden_rule"] = given["hidden_rule"] == "symmetric"
+        return MstdpConfig(**settings, **{_MSTDP_MODEL[k]: v for k, v in given.items()})
+    if given:
+        option = next(iter(given)).replace("_", "-")
+        raise ValidationError(f"--{option} and --config both set the model; edit the file "
+                              "instead", option, args.config)
+    try:
+        exported = json.loads(Path(args.config).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"--config: cannot read {args.config}: {exc}", "config",
+                              args.config) from None
+    return MstdpConfig.from_export(exported, **settings)
+
+
 def _reproduce_mstdp(args: argparse.Namespace) -> int:
-    from crdm.reproduce.mstdp import PAPER, MstdpConfig, run_mstdp
+    from crdm.reproduce.mstdp import PAPER, run_mstdp
 
     # a bad setting is refused before any data is read; the counts then fit the data
-    config = MstdpConfig(n_hidden=args.hidden, presentations=args.presentations,
-                         eval_every=args.eval_every, n_train=args.train_images,
-                         n_test=args.test_images, n_test_curve=min(500, args.test_images),
-                         alpha=args.alpha, n_chains=args.chains,
-                         symmetric_hidden=args.hidden_rule == "symmetric",
-                         weight_bound=args.weight_bound, seed=args.seed,
-                         backend=args.backend, rule=args.rule, layered=args.layered,
-                         activation=args.activation)
+    config = _mstdp_config(args)
     train, test = _load(args, "train"), _load(args, "test")
     config = replace(config, n_train=min(config.n_train, len(train)),
                      n_test=min(config.n_test, len(test)),
@@ -315,7 +338,7 @@ def _reproduce_mstdp(args: argparse.Namespace) -> int:
     print(f"{config.rule} H={config.n_hidden}{' layered' if config.layered else ''}"
           f"{'' if config.activation is None else ', ρ ' + config.activation}, "
           f"alpha={config.alpha:g}, {config.n_chains} chain(s), "
-          f"{args.hidden_rule} hidden rule, "
+          f"{'symmetric' if config.symmetric_hidden else 'paper'} hidden rule, "
           f"{config.backend}{'' if args.device is None else ' on ' + args.device}; "
           f"{config.presentations} presentations of the first {config.n_train} training "
           f"images of {train.name}")
@@ -464,19 +487,32 @@ def _tune_confirm(args: argparse.Namespace) -> int:
 
 
 def _tune_final(args: argparse.Namespace) -> int:
-    from crdm.tune.final import final_protocol, final_table
+    from crdm.tune.final import final_protocol
+    from crdm.tune.study import study_task
 
+    task = study_task(args.out).name
+    own = {"section4": {"sizes": None, "images": None},
+           "mstdp": {"presentations": None, "eval_every": None}}
+    for name, options in own.items():
+        for option in options:
+            if name != task and getattr(args, option) is not None:
+                raise ValidationError(f"--{option.replace('_', '-')} belongs to a {name} "
+                                      f"study, {args.out} is a {task} one", option,
+                                      getattr(args, option))
+    settings = {k: v for k, v in (("sizes", args.sizes), ("n_images", args.images),
+                                  ("presentations", args.presentations),
+                                  ("eval_every", args.eval_every)) if v is not None}
     results = Path(args.out) / "final" if args.results is None else Path(args.results)
     test = _load(args, "test")
-    print(f"the best {args.top} trials of {args.out} on {min(args.images, len(test))} test "
-          f"images of {test.name}, sizes {', '.join(map(str, args.sizes))}; results in "
-          f"{results}")
+    train = _load(args, "train") if task == "mstdp" else None
+    print(f"the best {args.top} trials of the {task} study in {args.out}, on the test images "
+          f"of {test.name}; results in {results}")
     with _dask_client(args) as client:
-        rows = final_protocol(args.out, test, results, top=args.top, sizes=args.sizes,
-                              n_images=args.images, n_threads=args.threads,
-                              progress=not args.quiet, log=lambda msg: print(msg, flush=True),
-                              client=client)
-    print(final_table(rows))
+        _, table = final_protocol(args.out, test, results, top=args.top, train=train,
+                                  n_threads=args.threads, progress=not args.quiet,
+                                  log=lambda msg: print(msg, flush=True), client=client,
+                                  **settings)
+    print(table)
     print(f"wrote {results / 'final.md'}, final.json")
     return 0
 
@@ -724,7 +760,12 @@ def _parser() -> argparse.ArgumentParser:
                        choices=("sigmoid4", "sigmoid4_shifted", "hard_sigmoid"),
                        help="rate function ρ (default: the paper's sigmoid(4s); the layered "
                             "network's clip(s, 0, 1)); sigmoid4_shifted is sigmoid(4s - 2)")
-    mstdp.add_argument("--hidden", type=_count(1), default=256, help="hidden units (256)")
+    mstdp.add_argument("--config", default=None, metavar="FILE",
+                       help="MSTDP only: the model from a JSON file (`crdm tune export` of an "
+                            "MSTDP study: classifier keyword arguments and α's decay) instead "
+                            "of --hidden, --alpha, --chains, --activation, --hidden-rule, "
+                            "--weight-bound")
+    mstdp.add_argument("--hidden", type=_count(1), default=None, help="hidden units (256)")
     mstdp.add_argument("--presentations", type=_count(1), default=40_000,
                        help="training presentations (default 40000; the paper: 500000)")
     mstdp.add_argument("--eval-every", type=_count(1), default=4_000,
@@ -733,12 +774,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="the first N training images are presented (default 10000)")
     mstdp.add_argument("--test-images", type=_count(1), default=10_000,
                        help="test images for the final score (default 10000)")
-    mstdp.add_argument("--alpha", type=float, default=4e-3,
+    mstdp.add_argument("--alpha", type=float, default=None,
                        help="learning rate (default 0.004 for 16 chains; the paper: 0.001)")
-    mstdp.add_argument("--chains", type=_count(1), default=16,
+    mstdp.add_argument("--chains", type=_count(1), default=None,
                        help="independent chains averaging their updates (default 16; 1 is "
                             "the paper's online rule)")
-    mstdp.add_argument("--hidden-rule", choices=("symmetric", "paper"), default="symmetric",
+    mstdp.add_argument("--hidden-rule", choices=("symmetric", "paper"), default=None,
                        help="hidden-to-hidden learning: eq. 7 symmetrised (default; without "
                             "it the hidden layer saturates after a few thousand "
                             "presentations) or eq. 7 as printed (paper)")
@@ -847,17 +888,24 @@ def _add_tune_parser(sub: Any) -> None:
     data_options(conf)
     conf.set_defaults(func=_tune_confirm)
     fin = steps.add_parser(
-        "final", help="the best trials through the paper's test-set protocol (section4)",
-        description="The best --top trials through the paper's Figure-3 protocol on the test "
-                    "images (10 splits of 9,000/1,000, weighted 5-NN) at --sizes, read out as "
-                    "each trial was, beside grey and binary pixels and the random projection "
-                    "on the same splits; each trial's run resumes when rerun.")
+        "final", help="the best trials through the test-set protocol",
+        description="The best --top trials on the test images. A section4 study: the "
+                    "paper's Figure-3 protocol (10 splits of 9,000/1,000, weighted 5-NN) at "
+                    "--sizes, read out as each trial was, beside grey and binary pixels and "
+                    "the random projection on the same splits. An mstdp study: each trial "
+                    "trained for --presentations as `crdm reproduce mstdp` trains, on the "
+                    "10,000 test images beside an MLP and a raw-pixel 5-NN. Each trial's run "
+                    "resumes when rerun.")
     common(fin)
     fin.add_argument("--top", type=_count(1), default=3, help="best trials (default 3)")
-    fin.add_argument("--sizes", type=int_list, default=(100, 200, 400),
-                     help="recurrent sizes, comma-separated (default 100,200,400)")
-    fin.add_argument("--images", type=_count(60), default=10_000,
-                     help="test images, the first N (default 10000)")
+    fin.add_argument("--sizes", type=int_list, default=None,
+                     help="section4: recurrent sizes, comma-separated (default 100,200,400)")
+    fin.add_argument("--images", type=_count(60), default=None,
+                     help="section4: test images, the first N (default 10000)")
+    fin.add_argument("--presentations", type=_count(1), default=None,
+                     help="mstdp: training presentations (default 40000)")
+    fin.add_argument("--eval-every", type=_count(1), default=None,
+                     help="mstdp: presentations between checkpoints (default 4000)")
     fin.add_argument("--results", default=None, metavar="DIR",
                      help="where the runs and final.md go (default OUT/final)")
     data_options(fin)

@@ -140,3 +140,32 @@ def test_curves_of_several_runs_share_one_figure_and_count_the_same_images(tmp_p
     with pytest.raises(DataError, match="n_test_curve"):
         plot_curves([a, other], tmp_path / "no.png")
     assert not (tmp_path / "no.png").exists()
+
+
+def test_a_configuration_from_a_study_is_checked_before_any_work(tmp_path, capsys):
+    from crdm.errors import ValidationError
+    from crdm.reproduce.mstdp import MstdpConfig
+
+    config = MstdpConfig.from_export({"classifier": {"n_hidden": 32, "alpha": 0.01, "beta": 0.5,
+                                                     "random_state": 7},
+                                      "alpha_decay": 0.25}, presentations=100)
+    assert (config.n_hidden, config.alpha, config.options) == (32, 0.01, {"beta": 0.5})
+    assert config.seed == 0 and config.model().beta == 0.5
+    assert config.alpha_at(0) == 0.01 and config.alpha_at(100) == 0.01 * 0.25
+    assert "options" not in MstdpConfig().as_dict() and "alpha_decay" not in MstdpConfig().as_dict()
+    for kwargs, field in (({"options": {"bogus": 1}}, "options.bogus"),
+                          ({"alpha_decay": 0.0}, "alpha_decay"),
+                          ({"rule": "eqprop", "options": {"beta": 0.5}}, "rule"),
+                          ({"options": {"beta": -1.0}}, "beta")):
+        with pytest.raises(ValidationError) as err:
+            MstdpConfig(**kwargs)
+        assert err.value.field == field
+    with pytest.raises(ValidationError, match="classifier"):
+        MstdpConfig.from_export({"alpha_decay": 0.5})
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps({"classifier": {"n_hidden": 8}}))
+    argv = ["reproduce", "mstdp", "--config", str(path), "--out", str(tmp_path / "run"),
+            "--dataset", str(tmp_path / "nowhere")]
+    assert main([*argv, "--alpha", "0.01"]) == 1
+    assert "--alpha and --config both set the model" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -18,7 +18,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,15 @@ from crdm.mstdp import MSTDPClassifier, load_mstdp
 from crdm.reproduce.experiment import check_image_shape, is_mnist, labelled_pixels, open_results
 from crdm.results import ResultFolder
 
-__all__ = ["MstdpConfig", "plot_curves", "run_mstdp"]
+__all__ = ["MSTDP_OPTIONS", "MstdpConfig", "plot_curves", "run_mstdp"]
+
+#: MSTDPClassifier keyword arguments a run may set beyond the configuration's own fields
+MSTDP_OPTIONS = ("beta", "momentum", "eps_clamped", "eps_free", "n_phases", "n_iterations",
+                 "test_phases", "init_scale", "smoothing", "layered")
+
+#: MSTDPClassifier keyword arguments that are fields of MstdpConfig
+_MODEL_FIELDS = ("n_hidden", "alpha", "n_chains", "activation", "symmetric_hidden",
+                 "weight_bound")
 
 PAPER = {"train_accuracy": 100.0, "test_accuracy_500": 96.0, "presentations": 500_000,
          "n_hidden": 2048}
@@ -66,6 +74,12 @@ class MstdpConfig:
     #: the rate function (crdm.energy.ACTIVATIONS); None: the setting's own (sigmoid4, or the
     #: hard sigmoid of the layered network)
     activation: str | None = None
+    #: MSTDP only: further MSTDPClassifier keyword arguments (MSTDP_OPTIONS; e.g. a trial of
+    #: `crdm tune run --task mstdp`, through `crdm tune export`)
+    options: dict[str, Any] = field(default_factory=dict)
+    #: MSTDP only: α decays geometrically to ``alpha_decay · α`` over the presentations,
+    #: stepwise: each block of ``eval_every`` runs at the rate of its start
+    alpha_decay: float = 1.0
 
     def __post_init__(self) -> None:
         integer("n_hidden", self.n_hidden, low=1)
@@ -82,7 +96,21 @@ class MstdpConfig:
                                   f"{', '.join(RULES)})", "rule", self.rule)
         if self.layered and self.rule == "mstdp":
             raise ValidationError("`layered` is the equilibrium-propagation network of the "
-                                  "controls; MSTDP runs on its own network", "layered", True)
+                                  "controls; MSTDP runs on its own network (its option "
+                                  "`options.layered` drops the hidden ↔ hidden weights)",
+                                  "layered", True)
+        real("alpha_decay", self.alpha_decay, low=0.0, low_open=True, high=1.0)
+        if not isinstance(self.options, dict):
+            raise ValidationError(f"`options` must be a mapping, got {self.options!r}",
+                                  "options", repr(self.options))
+        unknown = sorted(set(self.options) - set(MSTDP_OPTIONS))
+        if unknown:
+            raise ValidationError(f"unknown MSTDP option {unknown[0]!r} (one of "
+                                  f"{', '.join(MSTDP_OPTIONS)})", f"options.{unknown[0]}",
+                                  self.options[unknown[0]])
+        if self.rule != "mstdp" and (self.options or self.alpha_decay != 1.0):
+            raise ValidationError("`options` and `alpha_decay` are MSTDP's; the controls keep "
+                                  "their published settings", "rule", self.rule)
         self.model()._check_params()   # the model's parameters, backend included
 
     def as_dict(self) -> dict[str, Any]:
@@ -93,7 +121,31 @@ class MstdpConfig:
             del out["rule"], out["layered"]
         if self.activation is None:
             del out["activation"]
+        if not self.options:
+            del out["options"]
+        if self.alpha_decay == 1.0:
+            del out["alpha_decay"]
         return out
+
+    @classmethod
+    def from_export(cls, exported: Any, **settings: Any) -> MstdpConfig:
+        """The run of a model that ``crdm tune export`` wrote for an MSTDP trial
+        (``{"classifier": MSTDPClassifier keyword arguments, "alpha_decay": …}``);
+        ``settings`` are the run's other fields (presentations, seed, …)."""
+        try:
+            classifier = dict(exported["classifier"])
+            alpha_decay = float(exported.get("alpha_decay", 1.0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValidationError(f"not an MSTDP model (a JSON object with `classifier`, as "
+                                  f"`crdm tune export` writes for an MSTDP study): {exc!r}",
+                                  "classifier", repr(exported)[:200]) from None
+        classifier.pop("random_state", None)       # the run's seed
+        fields = {name: classifier.pop(name) for name in _MODEL_FIELDS if name in classifier}
+        return cls(**settings, **fields, options=classifier, alpha_decay=alpha_decay)
+
+    def alpha_at(self, presentations: int) -> float:
+        """The learning rate of the block that starts after ``presentations``."""
+        return self.alpha * self.alpha_decay ** (presentations / self.presentations)
 
     def model(self, device: str | None = None) -> Any:
         if self.rule != "mstdp":
@@ -114,7 +166,7 @@ class MstdpConfig:
                                n_chains=self.n_chains, symmetric_hidden=self.symmetric_hidden,
                                weight_bound=self.weight_bound,
                                random_state=self.seed,
-                               backend=self.backend, device=device)
+                               backend=self.backend, device=device, **self.options)
 
 
 def _blocks(config: MstdpConfig) -> list[int]:
@@ -143,10 +195,10 @@ def run_mstdp(config: MstdpConfig, train: Any, test: Any, out_dir: str | Path, *
         check_image_shape(digits.images, [(28, 28)], experiment="MSTDP")
     x, y = labelled_pixels(train.images, train.labels, config.n_train, field="train.images")
     xt, yt = labelled_pixels(test.images, test.labels, config.n_test, field="test.images")
-    for field, labels in (("train.labels", y), ("test.labels", yt)):
+    for name, labels in (("train.labels", y), ("test.labels", yt)):
         if labels.size and (labels.min() < 0 or labels.max() > 9):
-            raise ValidationError(f"`{field}` must be classes 0-9 (the network has 10 label "
-                                  f"units), found {labels.min()}-{labels.max()}", field,
+            raise ValidationError(f"`{name}` must be classes 0-9 (the network has 10 label "
+                                  f"units), found {labels.min()}-{labels.max()}", name,
                                   int(labels.max()))
     dataset = getattr(train, "info", None)
     folder = open_results(out_dir, "mstdp", config.as_dict(), dataset,
@@ -177,10 +229,12 @@ def run_mstdp(config: MstdpConfig, train: Any, test: Any, out_dir: str | Path, *
             if config.rule != "mstdp":
                 # each training image keeps its own particle (persistent state)
                 model.partial_fit(x, y, classes=np.arange(10), sample_index=order)
-            elif not hasattr(model, "net_"):
-                model.partial_fit(x[order], y[order], classes=np.arange(10))
             else:
-                model.partial_fit(x[order], y[order])
+                model.alpha = config.alpha_at(begin)
+                if not hasattr(model, "net_"):
+                    model.partial_fit(x[order], y[order], classes=np.arange(10))
+                else:
+                    model.partial_fit(x[order], y[order])
             acc = float(np.mean(model.predict(xt[:config.n_test_curve])
                                 == yt[:config.n_test_curve]))
             curve.append({"presentations": end, "test_accuracy": acc})

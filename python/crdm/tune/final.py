@@ -1,13 +1,19 @@
-"""The test-set protocol of a Section-4 study's best trials: the paper's Figure-3 protocol
-(:func:`crdm.reproduce.fig3.run_fig3`: the first ``n_images`` test images, 10 splits of
-9,000 / 1,000, weighted 5-NN) with each trial's model at the recurrent sizes asked for, read
-out as the trial was (its edges, feature form, sample time), beside grey raw pixels, binary
-pixels and the random projection of the pixels on the same splits, with both metrics.
+"""The test-set protocol of a study's best trials: the first time the test set is touched,
+so its numbers are the search's verdict (the study chose the trials on training images only).
 
-The study chose the trials on training images only; this is the first time the test set is
-touched, so its numbers are the search's verdict. Each network is simulated up to the trial's
-sample time: the weights read there do not depend on later ticks. Every trial's run is an
-ordinary Figure-3 result folder (``DIR/trial_N``) that resumes when the protocol is rerun.
+* ``section4``: the paper's Figure-3 protocol (:func:`crdm.reproduce.fig3.run_fig3`: the first
+  ``n_images`` test images, 10 splits of 9,000 / 1,000, weighted 5-NN) with each trial's model
+  at the recurrent sizes asked for, read out as the trial was (its edges, feature form,
+  sample time), beside grey raw pixels, binary pixels and the random projection of the pixels
+  on the same splits, with both metrics. Each network is simulated up to the trial's sample
+  time: the weights read there do not depend on later ticks.
+* ``mstdp``: each trial's classifier trained as ``crdm reproduce mstdp`` trains (the first
+  10,000 training images, ``presentations`` of them in seeded blocks, α decaying as in the
+  search), scored on the 10,000 test images beside an MLP of the same hidden size and a
+  raw-pixel 5-NN on the same images, with its generated digits scored.
+
+Every trial's run is an ordinary result folder (``DIR/trial_N``) that resumes when the
+protocol is rerun.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ __all__ = ["final_config", "final_protocol", "final_table", "trial_rows"]
 #: the paper's test-set protocol
 PAPER_IMAGES = 10_000
 PAPER_SIZES = (100, 200, 400)
+#: an MSTDP trial's final training: the length of `crdm reproduce mstdp`'s default run
+MSTDP_PRESENTATIONS = 40_000
+MSTDP_EVAL_EVERY = 4_000
 _METRICS = ("euclidean", "cosine")
 
 
@@ -119,33 +128,62 @@ def final_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def final_protocol(out: str | Path, digits: Any, results: str | Path, *, top: int = 3,
-                   sizes: Sequence[int] = PAPER_SIZES, n_images: int = PAPER_IMAGES,
-                   n_threads: int | None = None, progress: bool = True,
-                   log: Callable[[str], None] | None = None, client: Any = None
-                   ) -> list[dict[str, Any]]:
-    """Runs (or continues) the protocol for the ``top`` trials of the study in ``out`` on the
-    test images ``digits`` (:class:`crdm.datasets.Digits`), into ``results/trial_N``; writes
-    ``results/final.json`` and ``final.md`` and returns the rows of :func:`final_table`.
-
-    Everything is checked before any simulation: the study is a Section-4 study with
-    complete trials, the test set is of the data set it was tuned on, and every trial's
-    read-out has a Figure-3 row."""
-    import json
-
-    say = log or (lambda msg: None)
-    if study_task(out).name != "section4":
-        raise ValidationError(f"{out} is a {study_task(out).name} study; the test-set protocol "
-                              "is the Section-4 one", "out", str(out))
+def _best(out: str | Path, test: Any, top: int) -> tuple[Any, list[Any]]:
+    """The study's settings and its ``top`` trials, after the checks every protocol makes:
+    complete trials exist, and the test images are of the data set the study was tuned on."""
     settings, _, stored = study_config(out)
-    check_image_shape(digits.images, [(28, 28)], experiment="the Section-4 search")
-    name = getattr(digits, "name", None)
+    check_image_shape(test.images, [(28, 28)], experiment="a study's test-set protocol")
+    name = getattr(test, "name", None)
     if stored.get("name") is not None and name != stored["name"]:
         raise ValidationError(f"the study was tuned on {stored['name']!r}, the test images "
                               f"are of {name!r}", "dataset", name)
     ranked = ranked_trials(open_study(out, create=False))[:top]
     if not ranked:
         raise ValidationError(f"{out}: the study has no complete trial yet", "out", str(out))
+    return settings, ranked
+
+
+def _write(results: str | Path, record: dict[str, Any], table: str) -> None:
+    import json
+
+    path = Path(results)
+    path.mkdir(parents=True, exist_ok=True)
+    atomic_write(path / "final.json",
+                 lambda fh: fh.write(json.dumps(record, indent=1).encode()))
+    atomic_write(path / "final.md", lambda fh: fh.write((table + "\n").encode()))
+
+
+def final_protocol(out: str | Path, test: Any, results: str | Path, *, top: int = 3,
+                   train: Any = None, sizes: Sequence[int] = PAPER_SIZES,
+                   n_images: int = PAPER_IMAGES, presentations: int = MSTDP_PRESENTATIONS,
+                   eval_every: int = MSTDP_EVAL_EVERY, n_threads: int | None = None,
+                   progress: bool = True, log: Callable[[str], None] | None = None,
+                   client: Any = None) -> tuple[list[dict[str, Any]], str]:
+    """Runs (or continues) the protocol of the study's task (module docstring) for the
+    ``top`` trials of the study in ``out`` into ``results/trial_N``; ``test`` (and, for an
+    MSTDP study, ``train``) are :class:`crdm.datasets.Digits`. Writes ``results/final.json``
+    and ``final.md``; returns the rows and the markdown table.
+
+    Everything is checked before any training or simulation."""
+    if study_task(out).name == "mstdp":
+        if train is None:
+            raise ValidationError("an MSTDP study's protocol trains: give the training images",
+                                  "train", None)
+        return _mstdp_protocol(out, train, test, results, top=top,
+                               presentations=presentations, eval_every=eval_every,
+                               progress=progress, log=log)
+    rows = _section4_protocol(out, test, results, top=top, sizes=sizes, n_images=n_images,
+                              n_threads=n_threads, progress=progress, log=log, client=client)
+    return rows, final_table(rows)
+
+
+def _section4_protocol(out: str | Path, digits: Any, results: str | Path, *, top: int,
+                       sizes: Sequence[int], n_images: int, n_threads: int | None,
+                       progress: bool, log: Callable[[str], None] | None, client: Any
+                       ) -> list[dict[str, Any]]:
+    say = log or (lambda msg: None)
+    settings, ranked = _best(out, digits, top)
+    name = getattr(digits, "name", None)
     plans = []
     for trial in ranked:
         params = trial.params | fixed_params(out)
@@ -160,11 +198,54 @@ def final_protocol(out: str | Path, digits: Any, results: str | Path, *, top: in
                           dataset=getattr(digits, "info", None), n_threads=n_threads,
                           progress=progress, log=log, client=client)
         rows += trial_rows(trial.number, readout, result, sizes)
-    table = final_table(rows)
-    record = {"study": str(out), "top": top, "sizes": list(sizes), "n_images": n_images,
-              "data": name, "rows": rows}
-    path = Path(results)
-    atomic_write(path / "final.json",
-                 lambda fh: fh.write(json.dumps(record, indent=1).encode()))
-    atomic_write(path / "final.md", lambda fh: fh.write((table + "\n").encode()))
+    _write(results, {"study": str(out), "task": "section4", "top": top, "sizes": list(sizes),
+                     "n_images": n_images, "data": name, "rows": rows}, final_table(rows))
     return rows
+
+
+def _mstdp_protocol(out: str | Path, train: Any, test: Any, results: str | Path, *, top: int,
+                    presentations: int, eval_every: int, progress: bool,
+                    log: Callable[[str], None] | None) -> tuple[list[dict[str, Any]], str]:
+    from crdm.reproduce.mstdp import MstdpConfig, run_mstdp
+
+    say = log or (lambda msg: None)
+    settings, ranked = _best(out, test, top)
+    task = study_task(out)
+    plans = []
+    for trial in ranked:
+        exported = task.export(trial.params | fixed_params(out), settings)
+        config = MstdpConfig.from_export(exported, presentations=presentations,
+                                         eval_every=min(eval_every, presentations),
+                                         n_train=min(10_000, len(train)),
+                                         n_test=min(10_000, len(test)),
+                                         n_test_curve=min(500, len(test)), seed=settings.seed)
+        plans.append((trial, config))
+    rows = []
+    for trial, config in plans:
+        say(f"trial {trial.number} (search {100 * trial.value:.2f} %): {presentations} "
+            "presentations")
+        record = run_mstdp(config, train, test, Path(results) / f"trial_{trial.number}",
+                           progress=progress, log=log)
+        by_model = {row["model"]: row for row in record["rows"]}
+        gen = record["generation"]
+        best = max(gen["label_gains"], key=lambda row: row["recognised"])
+        rows.append({"trial": trial.number, "search": 100 * trial.value,
+                     "presentations": presentations,
+                     "test": 100 * by_model["mstdp"]["test_accuracy"],
+                     "train": 100 * by_model["mstdp"]["train_accuracy"],
+                     "mlp": 100 * by_model["mlp_backprop"]["test_accuracy"],
+                     "raw_pixels": 100 * by_model["raw_pixels_5nn"]["test_accuracy"],
+                     "generated": 100 * gen["recognised"],
+                     "generated_best": 100 * best["recognised"],
+                     "best_label_gain": best["label_gain"], "n_test": config.n_test})
+    table = "\n".join([
+        "| trial | search % | presentations | test % | train % | MLP % | raw pixels 5-NN % | "
+        "generated recognised %, gain 1 / best (gain) |", "|---|---|---|---|---|---|---|---|",
+        *(f"| {r['trial']} | {r['search']:.2f} | {r['presentations']} | {r['test']:.2f} | "
+          f"{r['train']:.2f} | {r['mlp']:.2f} | {r['raw_pixels']:.2f} | "
+          f"{r['generated']:.1f} / {r['generated_best']:.1f} ({r['best_label_gain']:g}) |"
+          for r in rows)])
+    _write(results, {"study": str(out), "task": "mstdp", "top": top,
+                     "presentations": presentations, "data": getattr(test, "name", None),
+                     "rows": rows}, table)
+    return rows, table
