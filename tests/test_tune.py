@@ -367,8 +367,8 @@ def test_the_test_set_protocol_runs_the_best_trials_as_they_were_read(data, digi
     exported = tmp_path / "best.json"
     exported.write_text(json.dumps(export_trial(out, best["trial"])))
     manual = ["reproduce", "fig3", "--config", str(exported), "--sizes", "5,10", "--images",
-              "60", "--dataset", str(digits_dir), "--threads", "1", "--quiet", "--out",
-              str(results / f"trial_{best['trial']}")]
+              "60", "--dataset", str(digits_dir), "--threads", "1", "--quiet", "--no-stdp-off",
+              "--out", str(results / f"trial_{best['trial']}")]
     if best["time_ms"] != "trajectory":
         manual += ["--duration-ms", str(best["time_ms"])]
     assert main(manual) == 0

@@ -193,7 +193,7 @@ def _fig3_config(args: argparse.Namespace, **overrides: Any) -> Any:
     settings = dict(sizes=sizes, n_images=args.images, duration_ms=args.duration_ms,
                     n_splits=args.splits, n_test=args.test_size, seed=args.seed,
                     sketch_dim=args.sketch_dim, chunk_size=args.chunk_size,
-                    baselines=not args.no_baselines, stdp=stdp,
+                    baselines=not args.no_baselines, stdp_off=not args.no_stdp_off, stdp=stdp,
                     network_params=dict(model.get("network_params", args.network)),
                     pixel_threshold=threshold, plastic=model.get("plastic", args.plastic or "all"),
                     input_code=code)
@@ -639,6 +639,9 @@ def _add_fig3_options(p: argparse.ArgumentParser, *, sizes: str, images: int, sp
                                              "latency_window_ms=20")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the raw-pixel, random-projection and STDP-off baselines")
+    p.add_argument("--no-stdp-off", action="store_true",
+                   help="skip the STDP-off spike-count baseline only (it simulates every "
+                        "image a second time)")
     _add_data_options(p)
     p.add_argument("--out", default=out, help=f"result folder (default {out}); an existing "
                                               "one of the same configuration is continued")

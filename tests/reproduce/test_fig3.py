@@ -437,3 +437,16 @@ def test_binary_pixels_are_what_the_code_shows_the_network(digits, tmp_path):
         (row,) = [r for r in result.rows if r["model"] == "binary_pixels"
                   and r["metric"] == metric]
         assert row["accuracies"] == want[metric].accuracies.tolist()
+
+
+def test_without_the_stdp_off_baseline_every_other_row_is_the_same(digits, tmp_path):
+    images, labels = digits
+    full = run_fig3(small(), images, labels, tmp_path / "full", progress=False)
+    lean = run_fig3(small(stdp_off=False), images, labels, tmp_path / "lean", progress=False)
+    assert any(r["model"] == "stdp_off_counts" for r in full.rows)
+    assert lean.rows == [r for r in full.rows if r["model"] != "stdp_off_counts"]
+    assert "stdp_off" not in small().as_dict()
+    assert small(stdp_off=False).as_dict()["stdp_off"] is False
+    # a folder of one is not continued as the other
+    with pytest.raises(ConfigMismatchError, match="stdp_off"):
+        run_fig3(small(), images, labels, tmp_path / "lean", progress=False)

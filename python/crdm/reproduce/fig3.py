@@ -105,6 +105,8 @@ class Fig3Config:
     sketch_dim: int = 2048
     chunk_size: int = 250
     baselines: bool = True
+    #: with ``baselines``: also the STDP-off spike counts (a second simulation of every image)
+    stdp_off: bool = True
     pixel_threshold: float = 0.0
     plastic: Literal["all", "recurrent"] = "all"
     stdp: StdpParams = field(default_factory=StdpParams)
@@ -186,6 +188,8 @@ class Fig3Config:
             del out["plastic"]
         if self.input_code is None:
             del out["input_code"]
+        if self.stdp_off:
+            del out["stdp_off"]
         return out
 
 
@@ -326,7 +330,7 @@ def encode_chunk(config: Fig3Config, size: int, images: np.ndarray, *,
             out["rate_hz"].append(result.spike_counts[n_input:].mean()
                                   / (config.duration_ms / 1000))
             out["arrivals"].append(result.stats["n_arrivals"])
-        if config.baselines:
+        if config.baselines and config.stdp_off:
             counts = np.zeros((len(stimuli), times.size, size), dtype=np.float32)
             off = ([s.run(stim, off_cfg) for s, stim in zip(sims, stimuli, strict=True)]
                    if per_image_w0 else sim.run_batch(stimuli, off_cfg, n_threads=1))

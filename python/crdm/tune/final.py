@@ -6,7 +6,8 @@ so its numbers are the search's verdict (the study chose the trials on training 
   at the recurrent sizes asked for, read out as the trial was (its edges, feature form,
   sample time), beside grey raw pixels, binary pixels and the random projection of the pixels
   on the same splits, with both metrics. Each network is simulated up to the trial's sample
-  time: the weights read there do not depend on later ticks.
+  time (the weights read there do not depend on later ticks), and once: without the STDP-off
+  spike counts.
 * ``mstdp``: each trial's classifier trained as ``crdm reproduce mstdp`` trains (the first
   10,000 training images, ``presentations`` of them in seeded blocks, α decaying as in the
   search), scored on the 10,000 test images beside an MLP of the same hidden size and a
@@ -58,13 +59,15 @@ def _fig3_feature(readout: Readout) -> tuple[str, str, Any]:
 def final_config(params: dict[str, Any], settings: Any, sizes: Sequence[int],
                  n_images: int) -> Fig3Config:
     """The Figure-3 configuration of a trial's model (``crdm tune export`` run by
-    ``crdm reproduce fig3 --config FILE --sizes … --duration-ms T``)."""
+    ``crdm reproduce fig3 --config FILE --sizes … --duration-ms T --no-stdp-off``: the
+    verdict's baselines are the pixels and their projection, so the STDP-off counts, which
+    simulate every image a second time, are left out)."""
     model, readout = trial_configuration(params)
     _fig3_feature(readout)
     duration = settings.duration_ms if readout.sample_time_ms is None else readout.sample_time_ms
     return Fig3Config(sizes=tuple(sizes), n_images=n_images, duration_ms=duration,
                       sample_interval_ms=settings.sample_interval_ms, k=settings.k,
-                      seed=settings.seed, sketch_dim=settings.sketch_dim,
+                      seed=settings.seed, sketch_dim=settings.sketch_dim, stdp_off=False,
                       plastic=model["plastic"], stdp=StdpParams(**model["stdp"]),
                       network_params=dict(model["network_params"]),
                       input_code=InputCode(**model["input_code"]))
