@@ -101,6 +101,22 @@ def test_trial_configuration_maps_parameters_to_the_model():
         "trajectory", "cosine", "recurrent", None)
 
 
+def test_the_normalised_form_is_read_against_cosine_pixels():
+    from crdm.tune.objective import baseline_metric
+
+    # Euclidean distances between unit vectors order neighbours as cosine distances do
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 7))
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    euclid = np.linalg.norm(unit[:, None] - unit[None], axis=2)
+    cosine = 1.0 - unit @ unit.T
+    np.testing.assert_array_equal(np.argsort(euclid, axis=1)[:, :6],
+                                  np.argsort(cosine, axis=1)[:, :6])
+    assert baseline_metric({"feature_form": "normalised", "metric": "euclidean"}) == "cosine"
+    assert baseline_metric({"feature_form": "delta", "metric": "euclidean"}) == "euclidean"
+    assert baseline_metric({"feature_form": "weights", "metric": "cosine"}) == "cosine"
+
+
 def test_the_score_is_a_pure_function_of_the_parameters(data):
     params = {"size": 5, "input_code": "graded", "feature_form": "weights",
               "sample_time_ms": 300.0, "metric": "euclidean"}

@@ -26,8 +26,9 @@ from crdm.protocol import wknn_protocol
 from crdm.reproduce.fig3 import Fig3Config, encode_chunk, feature_offsets
 from crdm.simulation import StdpParams
 
-__all__ = ["FEATURE_FORMS", "Readout", "SearchSettings", "TrialTooSlow", "evaluate",
-           "fig3_config", "pixel_baseline", "readout_features", "trial_configuration"]
+__all__ = ["FEATURE_FORMS", "Readout", "SearchSettings", "TrialTooSlow", "baseline_metric",
+           "evaluate", "fig3_config", "pixel_baseline", "readout_features",
+           "trial_configuration"]
 
 FEATURE_FORMS = ("weights", "delta", "normalised", "trajectory")
 _NETWORK_KEYS = ("input_refractory_ms", "recurrent_refractory_ms", "threshold", "tau_m_ms",
@@ -121,6 +122,15 @@ def trial_configuration(params: Mapping[str, Any]) -> tuple[dict[str, Any], Read
     model = {"size": int(p.get("size", 100)), "network_params": network, "stdp": stdp,
              "plastic": p.get("plastic", "all"), "input_code": code}
     return model, readout
+
+
+def baseline_metric(params: Mapping[str, Any]) -> str:
+    """The metric of the grey-pixel baseline a trial is read against: its own, except for the
+    normalised form, whose Euclidean distances between unit-length vectors
+    (``‖a − b‖² = 2 − 2 cos``) rank neighbours as cosine distances do, so that it is read
+    against cosine pixels."""
+    readout = trial_configuration(params)[1]
+    return "cosine" if readout.form == "normalised" else readout.metric
 
 
 def fig3_config(model: Mapping[str, Any], settings: SearchSettings, n_images: int

@@ -71,7 +71,7 @@ TASKS: dict[str, Task] = {
     "section4": Task(
         name="section4", space=SEARCH_SPACE, settings=objective.SearchSettings,
         evaluate=objective.evaluate, baseline=objective.pixel_baseline,
-        metric=lambda p: objective.trial_configuration(p)[1].metric,
+        metric=objective.baseline_metric,
         describe=_section4_describe, export=_section4_export,
         progress=lambda settings, n: (n, "img"),
         columns=(("N", "size"), ("code", "input_code"), ("plastic", "plastic"),
