@@ -5,7 +5,8 @@
 Equilibrium propagation (mini-batches of 16, learning rates 0.1 / 0.05) or the MSTDP rule
 (16 chains, α = 0.004, symmetrised hidden rule) at H = 256 on network variants that differ in
 one thing at a time: hidden ↔ hidden weights, the rate function (``sigmoid(4s)``,
-``sigmoid(4s − 2)``, ``clip(s, 0, 1)``) and the initial weights. Each variant sees 10,000
+``sigmoid(4s − 2)``, ``clip(s, 0, 1)``), the initial weights, and (MSTDP) whether the pixels
+relax in the free phase or stay clamped. Each variant sees 10,000
 presentations of the first 10,000 training images (equilibrium propagation: one pass in a
 seeded order; MSTDP: a seeded draw with replacement) and is scored on the first 2,000 test
 images and the first 2,000 training images. Prints one JSON line per variant.
@@ -47,6 +48,12 @@ MSTDP = {
     "layered, hard sigmoid": {"layered": True, "activation": "hard_sigmoid"},
     "hidden-hidden, hard sigmoid": {"activation": "hard_sigmoid"},
     "hidden-hidden, sigmoid(4s - 2)": {"activation": "sigmoid4_shifted"},
+    # choice 10 of crdm.mstdp: the pixels stay clamped between clamped phases
+    "paper network, free phase with pixels clamped": {"free_phase": "inputs_clamped"},
+    "sigmoid(4s - 2) rates, free phase with pixels clamped": {
+        "activation": "sigmoid4_shifted", "free_phase": "inputs_clamped"},
+    "layered, hard sigmoid, free phase with pixels clamped": {
+        "layered": True, "activation": "hard_sigmoid", "free_phase": "inputs_clamped"},
 }
 
 

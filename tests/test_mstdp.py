@@ -136,6 +136,25 @@ def test_generation_returns_valid_images(digits):
     assert loop["free"].shape == loop["clamped_2"].shape == (2, 16)
 
 
+@pytest.mark.parametrize("free_phase", ["free", "inputs_clamped"])
+def test_the_free_phase_frees_the_pixels_or_keeps_them_on_the_sample(digits, free_phase):
+    x, y = digits
+    m = MSTDPClassifier(8, n_phases=2, n_iterations=30, free_phase=free_phase, beta=1.0,
+                        dtype="float64").partial_fit(x[:1], y[:1], classes=np.arange(4))
+    pixels = m.state_[0, :16]          # the state after the last free phase (β = 1: on it)
+    if free_phase == "inputs_clamped":
+        np.testing.assert_allclose(pixels, x[0], atol=1e-9)
+    else:
+        assert np.abs(pixels - x[0]).max() > 0.1
+    assert m.predict(x[:5]).shape == (5,)
+
+
+def test_an_unknown_free_phase_is_refused(digits):
+    x, y = digits
+    with pytest.raises(ValidationError, match="free_phase"):
+        MSTDPClassifier(8, free_phase="half").fit(x, y)
+
+
 def test_label_gain_makes_generation_follow_the_label_and_leaves_the_model(digits):
     x, y = digits
     m = MSTDPClassifier(8, n_phases=2, n_iterations=4).fit(x, y)

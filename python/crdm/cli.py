@@ -309,11 +309,14 @@ def _mstdp_config(args: argparse.Namespace) -> Any:
                     n_train=args.train_images, n_test=args.test_images,
                     n_test_curve=min(500, args.test_images), seed=args.seed,
                     backend=args.backend, rule=args.rule, layered=args.layered)
-    given = {k: getattr(args, k) for k in _MSTDP_MODEL if getattr(args, k) is not None}
+    given = {k: getattr(args, k) for k in (*_MSTDP_MODEL, "free_phase")
+             if getattr(args, k) is not None}
     if args.config is None:
+        options = {"free_phase": given.pop("free_phase")} if "free_phase" in given else {}
         if "hidden_rule" in given:
             given["hidden_rule"] = given["hidden_rule"] == "symmetric"
-        return MstdpConfig(**settings, **{_MSTDP_MODEL[k]: v for k, v in given.items()})
+        return MstdpConfig(**settings, **{_MSTDP_MODEL[k]: v for k, v in given.items()},
+                           options=options)
     if given:
         option = next(iter(given)).replace("_", "-")
         raise ValidationError(f"--{option} and --config both set the model; edit the file "
@@ -786,6 +789,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="hidden-to-hidden learning: eq. 7 symmetrised (default; without "
                             "it the hidden layer saturates after a few thousand "
                             "presentations) or eq. 7 as printed (paper)")
+    mstdp.add_argument("--free-phase", choices=("free", "inputs_clamped"), default=None,
+                       help="MSTDP: what relaxes between clamped phases: every unit (free, the "
+                            "paper's) or all but the clamped pixels (inputs_clamped, as in "
+                            "CHL and equilibrium propagation)")
     mstdp.add_argument("--weight-bound", type=float, default=None,
                        help="clip weights to [-B, B] after every clamped phase (default: "
                             "unbounded, as in the paper)")

@@ -66,6 +66,13 @@ Choices where the paper is ambiguous (made here, and kept consistent everywhere)
    symmetrised rule ``α (ρ_j Δρ_i + ρ_i Δρ_j) / 2`` is ``α Δ(ρ_i ρ_j) / 2`` less the
    second-order term the paper drops in its CHL derivation, so along a closed loop it sums
    to (almost) nothing. Visible↔hidden weights keep eq. 7 and stay asymmetric.
+10. Departure (opt-in, ``free_phase="inputs_clamped"``): in the paper's free phase every
+    unit relaxes, pixels included (its Fig. 1: the free fixed point is an average blob), so
+    the rule learns the pixels and the label together, a generative target in which the 10
+    label units weigh little beside 784 pixel units. Clamping the pixels in the free phases
+    of training and prediction leaves the label (and the hidden layer's response to the
+    image) as the only thing the clamped phase teaches, as in CHL and equilibrium
+    propagation; generation is unchanged.
 """
 
 from __future__ import annotations
@@ -90,7 +97,10 @@ from crdm.energy import (
 )
 from crdm.errors import CrdmError, DataError, MemoryLimitError, ValidationError
 
-__all__ = ["MSTDPClassifier", "load_mstdp"]
+__all__ = ["FREE_PHASES", "MSTDPClassifier", "load_mstdp"]
+
+#: what relaxes freely between clamped phases (choice 10 of the module docstring)
+FREE_PHASES = ("free", "inputs_clamped")
 
 # A model that would need more memory than this is refused before anything is allocated.
 MEMORY_LIMIT_BYTES = 16 * 2**30
@@ -126,6 +136,9 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         ablations against the controls of ``crdm.contrastive``.
     layered : no hidden-to-hidden weights (``False``, the paper's network; ``True`` for the
         same ablations).
+    free_phase : ``"free"`` (the paper's: every unit relaxes freely between clamped phases) or
+        ``"inputs_clamped"`` (the pixel units stay clamped to the sample in training's and
+        prediction's free phases, as in CHL and equilibrium propagation; choice 10).
     n_chains : independent chains trained together (1 = the paper's online rule).
     n_epochs : passes over the data in :meth:`fit`, each in a seeded random order.
     random_state : seed of the initial weights, states and sample order.
@@ -153,7 +166,7 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
                  n_epochs: int = 1, random_state: int = 0, dtype: str = "float32",
                  backend: str = "numpy", device: str | None = None,
                  blas_threads: int | None = 1, activation: str = "sigmoid4",
-                 layered: bool = False) -> None:
+                 layered: bool = False, free_phase: str = "free") -> None:
         self.n_hidden = n_hidden
         self.alpha = alpha
         self.n_phases = n_phases
@@ -176,6 +189,7 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         self.blas_threads = blas_threads
         self.activation = activation
         self.layered = layered
+        self.free_phase = free_phase
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -212,6 +226,10 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
                                   self.activation)
         if not isinstance(self.layered, bool):
             raise ValidationError("`layered` must be True or False", "layered", self.layered)
+        if self.free_phase not in FREE_PHASES:
+            raise ValidationError(f"invalid value for `free_phase`: {self.free_phase!r} (one "
+                                  f"of {', '.join(FREE_PHASES)})", "free_phase",
+                                  self.free_phase)
         if self.smoothing and self.activation != "sigmoid4":
             raise ValidationError("path smoothing (Section 2.7) is written for sigmoid4 rates",
                                   "smoothing", self.smoothing)
@@ -312,7 +330,8 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         for start in range(0, data.shape[0], b):
             batch = self.net_.put(data[start:start + b])
             s = self.state_[:batch.shape[0], :]
-            self._phases(s, batch, clamp, self.n_phases, self.alpha, self.smoothing)
+            self._phases(s, batch, clamp, self.n_phases, self.alpha, self.smoothing,
+                         free_clamp=self._free_clamp())
             self.state_[:batch.shape[0], :] = s
             self.n_presentations_ += batch.shape[0]
         # A step size too large for the data makes the weights overflow: say so, rather than
@@ -322,16 +341,20 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
                                   f"{self.n_presentations_} presentations: lower `alpha` "
                                   f"({self.alpha})", "alpha", self.alpha)
 
+    def _free_clamp(self) -> Any:
+        """The units clamped in free phases when the data holds the pixels (choice 10)."""
+        return self._clamp(0, self.n_pixels_) if self.free_phase == "inputs_clamped" else None
+
     def _phases(self, s: Any, data: Any, clamp: Any, n_phases: int, alpha: float,
-                smoothing: float) -> Any:
+                smoothing: float, free_clamp: Any = None) -> Any:
         """``n_phases`` clamped/free pairs on the device states ``s`` in place; returns the
         visible states at the end of the last clamped phase, on the device (training ignores
         them, so they never cross to the host there)."""
         with self._blas():
-            return self._relax_phases(s, data, clamp, n_phases, alpha, smoothing)
+            return self._relax_phases(s, data, clamp, n_phases, alpha, smoothing, free_clamp)
 
     def _relax_phases(self, s: Any, data: Any, clamp: Any, n_phases: int, alpha: float,
-                      smoothing: float) -> Any:
+                      smoothing: float, free_clamp: Any) -> Any:
         xp = self.net_.xp
         n_vis = data.shape[1]
         s_v = xp.asarray(s[:, :n_vis], copy=True)
@@ -344,7 +367,11 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
             if (alpha or smoothing) and self.weight_bound is not None:
                 self.net_.bound(self.weight_bound)
             at_clamped = xp.asarray(s_v, copy=True)
-            self.net_.relax(s_v, s_h, self.n_iterations, self.eps_free)
+            if free_clamp is None:
+                self.net_.relax(s_v, s_h, self.n_iterations, self.eps_free)
+            else:
+                self.net_.relax(s_v, s_h, self.n_iterations, self.eps_free, data=data,
+                                clamp=free_clamp, beta=self.beta)
         s[:, :n_vis] = s_v
         s[:, n_vis:] = s_h
         return at_clamped
@@ -366,7 +393,8 @@ class MSTDPClassifier(ClassifierMixin, BaseEstimator):
         for start in range(0, X.shape[0], self.n_chains):
             batch = self.net_.put(data[start:start + self.n_chains])
             s = state[:batch.shape[0], :]
-            v = to_numpy(self._phases(s, batch, clamp, self.test_phases, 0.0, 0.0))
+            v = to_numpy(self._phases(s, batch, clamp, self.test_phases, 0.0, 0.0,
+                                      free_clamp=self._free_clamp()))
             out[start:start + batch.shape[0]] = v[:, self.n_pixels_:]
             state[:batch.shape[0], :] = s
         return out

@@ -36,7 +36,7 @@ __all__ = ["MSTDP_OPTIONS", "MstdpConfig", "plot_curves", "run_mstdp"]
 
 #: MSTDPClassifier keyword arguments a run may set beyond the configuration's own fields
 MSTDP_OPTIONS = ("beta", "momentum", "eps_clamped", "eps_free", "n_phases", "n_iterations",
-                 "test_phases", "init_scale", "smoothing", "layered")
+                 "test_phases", "init_scale", "smoothing", "layered", "free_phase")
 
 #: MSTDPClassifier keyword arguments that are fields of MstdpConfig
 _MODEL_FIELDS = ("n_hidden", "alpha", "n_chains", "activation", "symmetric_hidden",
