@@ -140,6 +140,13 @@ def test_curves_of_several_runs_share_one_figure_and_count_the_same_images(tmp_p
     with pytest.raises(DataError, match="n_test_curve"):
         plot_curves([a, other], tmp_path / "no.png")
     assert not (tmp_path / "no.png").exists()
+    # runs that differ only in their MSTDP options get different legend entries
+    from crdm.reproduce.mstdp import _curve_label
+
+    plain = {"rule": "mstdp", "n_chains": 16, "alpha": 0.004, "activation": "hard_sigmoid"}
+    layered = _curve_label({**plain, "options": {"layered": True}})
+    clamped = _curve_label({**plain, "options": {"free_phase": "inputs_clamped"}})
+    assert len({_curve_label(plain), layered, clamped}) == 3 and "layered" in layered
 
 
 def test_a_configuration_from_a_study_is_checked_before_any_work(tmp_path, capsys):

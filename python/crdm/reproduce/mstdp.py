@@ -446,8 +446,11 @@ def _curve_label(config: dict[str, Any]) -> str:
     """What distinguishes a run: its rule, network and the choices that differ from the
     default."""
     parts = [config.get("rule", "mstdp")]
-    if config.get("layered"):
+    options = config.get("options", {})
+    if config.get("layered") or options.get("layered"):
         parts.append("layered")
+    if options.get("free_phase", "free") != "free":
+        parts.append("pixels clamped when free")
     if config.get("activation"):
         parts.append(str(config["activation"]))
     parts.append(f"{config.get('n_chains', 1)} chain(s)")
