@@ -225,11 +225,12 @@ def test_a_study_killed_mid_trial_loses_no_finished_trial_and_counts_none_twice(
     # the finished trials are all still there, unchanged
     for number, value in finished_before.items():
         assert trials[number].value == value
-    # the killed trial failed and its parameters were queued again, once
+    # the killed trial failed and the parameters it had drawn were queued again, once (a kill
+    # while its parameters were still being drawn leaves the rest to the retry's sampler)
     killed = trials[len(before) - 1]
     assert killed.state.name == "FAIL"
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
-    assert len(retried) == 1 and retried[0].params == killed.params
+    assert len(retried) == 1 and killed.params.items() <= retried[0].params.items()
     assert "RUNNING" not in _states(out)
 
 
