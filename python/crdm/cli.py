@@ -7,7 +7,7 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -432,6 +432,23 @@ _TASK_OPTIONS = {"section4": {"splits": "n_splits", "chunk_size": "chunk_size"},
                            "eval_every": "eval_every", "hidden": "n_hidden"}}
 
 
+def _options_of_task(args: argparse.Namespace, table: dict[str, dict[str, str]], task: str,
+                     belongs: Callable[[str], str]) -> dict[str, Any]:
+    """The given options of ``task`` in ``table`` (task → option → field), as fields; an option
+    of another task is refused, ``belongs(other task)`` saying where it belongs."""
+    chosen = {}
+    for name, options in table.items():
+        for option, field in options.items():
+            value = getattr(args, option)
+            if value is None:
+                continue
+            if name != task:
+                raise ValidationError(f"--{option.replace('_', '-')} belongs to "
+                                      f"{belongs(name)}", option, value)
+            chosen[field] = value
+    return chosen
+
+
 def _tune_settings(args: argparse.Namespace) -> Any:
     from crdm.tune.study import study_config
     from crdm.tune.tasks import get_task
@@ -441,13 +458,8 @@ def _tune_settings(args: argparse.Namespace) -> Any:
     task = get_task(args.task)
     chosen = {"n_images": args.images, "n_confirm": args.confirm_images, "seed": args.seed,
               "max_trial_s": args.max_trial_s}
-    for name, options in _TASK_OPTIONS.items():
-        for option, field in options.items():
-            value = getattr(args, option)
-            if value is not None and name != task.name:
-                raise ValidationError(f"--{option.replace('_', '-')} belongs to --task {name}, "
-                                      f"not {task.name}", option, value)
-            chosen[field] = value
+    chosen.update(_options_of_task(args, _TASK_OPTIONS, task.name,
+                                   lambda name: f"--task {name}, not {task.name}"))
     return task.settings(**{k: v for k, v in chosen.items() if v is not None})
 
 
@@ -489,22 +501,18 @@ def _tune_confirm(args: argparse.Namespace) -> int:
     return 0
 
 
+# the options of `crdm tune final` that belong to one task's protocol
+_FINAL_OPTIONS = {"section4": {"sizes": "sizes", "images": "n_images"},
+                  "mstdp": {"presentations": "presentations", "eval_every": "eval_every"}}
+
+
 def _tune_final(args: argparse.Namespace) -> int:
     from crdm.tune.final import final_protocol
     from crdm.tune.study import study_task
 
     task = study_task(args.out).name
-    own = {"section4": {"sizes": None, "images": None},
-           "mstdp": {"presentations": None, "eval_every": None}}
-    for name, options in own.items():
-        for option in options:
-            if name != task and getattr(args, option) is not None:
-                raise ValidationError(f"--{option.replace('_', '-')} belongs to a {name} "
-                                      f"study, {args.out} is a {task} one", option,
-                                      getattr(args, option))
-    settings = {k: v for k, v in (("sizes", args.sizes), ("n_images", args.images),
-                                  ("presentations", args.presentations),
-                                  ("eval_every", args.eval_every)) if v is not None}
+    settings = _options_of_task(args, _FINAL_OPTIONS, task,
+                                lambda name: f"a {name} study, {args.out} is a {task} one")
     results = Path(args.out) / "final" if args.results is None else Path(args.results)
     test = _load(args, "test")
     train = _load(args, "train") if task == "mstdp" else None

@@ -97,7 +97,7 @@ from crdm.energy import (
 )
 from crdm.errors import CrdmError, DataError, MemoryLimitError, ValidationError
 
-__all__ = ["FREE_PHASES", "MSTDPClassifier", "load_mstdp"]
+__all__ = ["FREE_PHASES", "MSTDPClassifier", "decayed_alpha", "load_mstdp"]
 
 #: what relaxes freely between clamped phases (choice 10 of the module docstring)
 FREE_PHASES = ("free", "inputs_clamped")
@@ -110,6 +110,12 @@ _FORMAT = "crdm-mstdp"
 # other dynamics than it was trained with
 _FORMAT_VERSION = 2
 _ARRAYS = ("w_vh", "w_hv", "w_hh", "b_v", "b_h", "state")
+
+
+def decayed_alpha(alpha: float, decay: float, done: int, total: int) -> float:
+    """The rate after ``done`` of ``total`` presentations when ``α`` decays geometrically to
+    ``decay · α`` over them (the schedule of a study's trials and of their final runs)."""
+    return alpha * decay ** (done / total)
 
 
 class MSTDPClassifier(ClassifierMixin, BaseEstimator):

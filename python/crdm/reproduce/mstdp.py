@@ -28,7 +28,7 @@ from crdm._checks import integer, real
 from crdm._io import atomic_write
 from crdm.contrastive import RULES, ContrastiveClassifier
 from crdm.errors import ValidationError
-from crdm.mstdp import MSTDPClassifier, load_mstdp
+from crdm.mstdp import MSTDPClassifier, decayed_alpha, load_mstdp
 from crdm.reproduce.experiment import check_image_shape, is_mnist, labelled_pixels, open_results
 from crdm.results import ResultFolder
 
@@ -145,7 +145,7 @@ class MstdpConfig:
 
     def alpha_at(self, presentations: int) -> float:
         """The learning rate of the block that starts after ``presentations``."""
-        return self.alpha * self.alpha_decay ** (presentations / self.presentations)
+        return decayed_alpha(self.alpha, self.alpha_decay, presentations, self.presentations)
 
     def model(self, device: str | None = None) -> Any:
         if self.rule != "mstdp":

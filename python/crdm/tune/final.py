@@ -231,7 +231,8 @@ def _mstdp_protocol(out: str | Path, train: Any, test: Any, results: str | Path,
                            progress=progress, log=log)
         by_model = {row["model"]: row for row in record["rows"]}
         gen = record["generation"]
-        best = max(gen["label_gains"], key=lambda row: row["recognised"])
+        best = next(row for row in gen["label_gains"]
+                    if row["label_gain"] == gen["best_label_gain"])
         rows.append({"trial": trial.number, "search": 100 * trial.value,
                      "presentations": presentations,
                      "test": 100 * by_model["mstdp"]["test_accuracy"],

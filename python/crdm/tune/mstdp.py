@@ -25,7 +25,7 @@ import numpy as np
 
 from crdm._checks import integer, real
 from crdm.errors import ValidationError
-from crdm.mstdp import MSTDPClassifier
+from crdm.mstdp import MSTDPClassifier, decayed_alpha
 from crdm.tune.objective import TrialTooSlow
 from crdm.tune.space import Dimension
 
@@ -143,7 +143,7 @@ def evaluate_mstdp(params: Mapping[str, Any], images: np.ndarray, labels: np.nda
             settings.presentations]
     begin = 0
     for end in ends:
-        model.alpha = alpha0 * decay ** (begin / settings.presentations)
+        model.alpha = decayed_alpha(alpha0, decay, begin, settings.presentations)
         order = np.random.default_rng([settings.seed, begin]).integers(0, n_train, end - begin)
         try:
             model.partial_fit(x[order], y[order], classes=classes)
