@@ -311,6 +311,11 @@ def test_an_mstdp_study_runs_reports_confirms_and_exports(digits_dir, tmp_path, 
     assert main(["tune", "report", "--out", str(out)]) == 0
     report = capsys.readouterr().out
     assert "Best trial per activation" in report and "Confirmed on 150" in report
+    # the train column shows the fraction the trial stored as a percentage
+    best_row = next(line for line in report.splitlines()
+                    if line.startswith(f"| {best.number} | "))
+    train_cell = best_row.split("|")[-3].strip()
+    assert train_cell == f"{100 * best.user_attrs['train_accuracy']:.2f}"
     assert (out / "report" / "history.png").is_file()
     # the test-set protocol trains the best trial as `crdm reproduce mstdp --config` does
     results = tmp_path / "final"

@@ -47,8 +47,11 @@ def _importances(study: Any) -> dict[str, float]:
         return {}
 
 
-def _cell(value: Any) -> str:
-    """A table cell: floats to four significant digits, the rest as they print."""
+def _cell(value: Any, header: str) -> str:
+    """A table cell: a fraction under a header ending in ``%`` as a percentage, other floats
+    to four significant digits, the rest as they print."""
+    if header.endswith("%") and isinstance(value, float):
+        return _pct(value)
     if isinstance(value, float) and not isinstance(value, bool):
         return f"{value:.4g}"
     return str(value)
@@ -165,13 +168,15 @@ def write_report(out: str | Path, *, top: int = 10) -> str:
     lines = [f"study `{study.study_name}` ({task.name}): {len(rows)} trials ("
              + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) + "); "
              f"{settings.describe()}, from {data.get('source') or 'the data'}", ""]
+    # one split (the MSTDP task's validation images) has no spread to show
     lines.append("Grey raw pixels on the same images and splits: " + ", ".join(
-        f"{m} {_pct(b['mean'])} ± {_pct(b['sd'])}" for m, b in baseline.items()))
+        f"{m} {_pct(b['mean'])}" + (f" ± {_pct(b['sd'])}" if b["sd"] else "")
+        for m, b in baseline.items()))
     lines += ["", f"### Best {min(top, len(complete))} trials", "",
               "| trial | accuracy % | ± sd | " + " | ".join(h for h, _ in task.columns) + " |",
               "|---" * (3 + len(task.columns)) + "|"]
     for r in complete[:top]:
-        cells = [_cell(r.get(key, "")) for _, key in task.columns]
+        cells = [_cell(r.get(key, ""), header) for header, key in task.columns]
         lines.append(f"| {r['number']} | {_pct(r['value'])} | "
                      f"{_pct(r.get('attr_accuracy_sd'))} | " + " | ".join(cells) + " |")
     if task.group_by is not None:
