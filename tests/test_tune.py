@@ -367,17 +367,40 @@ def test_a_space_where_every_trial_fails_stops_with_the_reason(data, tmp_path, m
 
 
 def test_the_test_set_protocol_runs_the_best_trials_as_they_were_read(data, digits_dir,
-                                                                       tmp_path, capsys):
+                                                                       tmp_path, capsys,
+                                                                       monkeypatch):
+    from crdm.tune import final
+
     out, results = tmp_path / "study", tmp_path / "final"
     open_folder(out, "s", SETTINGS, TINY, data)
     optimize(out, data, 4, n_threads=1, progress=False)
+    ranked = [t.number for t in ranked_trials(open_study(out, create=False))][:2]
     argv = ["tune", "final", "--out", str(out), "--top", "2", "--sizes", "5,10", "--images",
             "60", "--results", str(results), "--dataset", str(digits_dir), "--threads", "1",
             "--quiet"]
+    # a protocol stopped during its second trial has written the first one's rows
+    calls = []
+
+    def first_only(*args, **kwargs):
+        calls.append(args)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return run_fig3(*args, **kwargs)
+
+    run_fig3 = final.run_fig3
+    monkeypatch.setattr(final, "run_fig3", first_only)
+    with pytest.raises(KeyboardInterrupt):
+        main(argv)
+    partial = json.loads((results / "final.json").read_text())
+    assert [r["trial"] for r in partial["rows"]] == [ranked[0]] * 2
+    assert partial["pending"] == [ranked[1]]
+    assert f"Still to run: trial {ranked[1]} " in (results / "final.md").read_text()
+    monkeypatch.setattr(final, "run_fig3", run_fig3)
+    capsys.readouterr()
     assert main(argv) == 0
     assert "| CRDM − grey |" in capsys.readouterr().out
     record = json.loads((results / "final.json").read_text())
-    ranked = [t.number for t in ranked_trials(open_study(out, create=False))][:2]
+    assert record["pending"] == [] and record["rows"][:2] == partial["rows"]
     assert [(r["trial"], r["size"]) for r in record["rows"]] == [
         (t, n) for t in ranked for n in (5, 10)]
     for row in record["rows"]:

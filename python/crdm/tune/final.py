@@ -14,7 +14,8 @@ so its numbers are the search's verdict (the study chose the trials on training 
   raw-pixel 5-NN on the same images, with its generated digits scored.
 
 Every trial's run is an ordinary result folder (``DIR/trial_N``) that resumes when the
-protocol is rerun.
+protocol is rerun; ``final.json`` and ``final.md`` are rewritten after every trial, listing
+the trials still to run.
 """
 
 from __future__ import annotations
@@ -146,11 +147,18 @@ def _best(out: str | Path, test: Any, top: int) -> tuple[Any, list[Any]]:
     return settings, ranked
 
 
-def _write(results: str | Path, record: dict[str, Any], table: str) -> None:
+def _write(results: str | Path, record: dict[str, Any], table: str,
+           pending: Sequence[int]) -> None:
+    """``final.json`` and ``final.md`` as they stand: written after every trial, so that a
+    protocol of many hours shows its finished trials while the next ones run."""
     import json
 
     path = Path(results)
     path.mkdir(parents=True, exist_ok=True)
+    record = record | {"pending": list(pending)}
+    if pending:
+        table += ("\n\nStill to run: trial" + ("s " if len(pending) > 1 else " ")
+                  + ", ".join(map(str, pending)) + " (the same command continues).")
     atomic_write(path / "final.json",
                  lambda fh: fh.write(json.dumps(record, indent=1).encode()))
     atomic_write(path / "final.md", lambda fh: fh.write((table + "\n").encode()))
@@ -193,7 +201,7 @@ def _section4_protocol(out: str | Path, digits: Any, results: str | Path, *, top
         config = final_config(params, settings, sizes, min(n_images, len(digits)))
         plans.append((trial, trial_configuration(params)[1], config))
     rows: list[dict[str, Any]] = []
-    for trial, readout, config in plans:
+    for done, (trial, readout, config) in enumerate(plans, start=1):
         say(f"trial {trial.number} (search {100 * trial.value:.2f} %): sizes "
             f"{', '.join(map(str, sizes))}, {config.duration_ms:g} ms per image")
         result = run_fig3(config, digits.images, digits.labels,
@@ -201,8 +209,10 @@ def _section4_protocol(out: str | Path, digits: Any, results: str | Path, *, top
                           dataset=getattr(digits, "info", None), n_threads=n_threads,
                           progress=progress, log=log, client=client)
         rows += trial_rows(trial.number, readout, result, sizes)
-    _write(results, {"study": str(out), "task": "section4", "top": top, "sizes": list(sizes),
-                     "n_images": n_images, "data": name, "rows": rows}, final_table(rows))
+        _write(results, {"study": str(out), "task": "section4", "top": top,
+                         "sizes": list(sizes), "n_images": n_images, "data": name,
+                         "rows": rows}, final_table(rows),
+               [t.number for t, _, _ in plans[done:]])
     return rows
 
 
@@ -223,8 +233,8 @@ def _mstdp_protocol(out: str | Path, train: Any, test: Any, results: str | Path,
                                          n_test=min(10_000, len(test)),
                                          n_test_curve=min(500, len(test)), seed=settings.seed)
         plans.append((trial, config))
-    rows = []
-    for trial, config in plans:
+    rows: list[dict[str, Any]] = []
+    for done, (trial, config) in enumerate(plans, start=1):
         say(f"trial {trial.number} (search {100 * trial.value:.2f} %): {presentations} "
             "presentations")
         record = run_mstdp(config, train, test, Path(results) / f"trial_{trial.number}",
@@ -242,14 +252,17 @@ def _mstdp_protocol(out: str | Path, train: Any, test: Any, results: str | Path,
                      "generated": 100 * gen["recognised"],
                      "generated_best": 100 * best["recognised"],
                      "best_label_gain": best["label_gain"], "n_test": config.n_test})
-    table = "\n".join([
+        _write(results, {"study": str(out), "task": "mstdp", "top": top,
+                         "presentations": presentations, "data": getattr(test, "name", None),
+                         "rows": rows}, _mstdp_table(rows), [t.number for t, _ in plans[done:]])
+    return rows, _mstdp_table(rows)
+
+
+def _mstdp_table(rows: Sequence[dict[str, Any]]) -> str:
+    return "\n".join([
         "| trial | search % | presentations | test % | train % | MLP % | raw pixels 5-NN % | "
         "generated recognised %, gain 1 / best (gain) |", "|---|---|---|---|---|---|---|---|",
         *(f"| {r['trial']} | {r['search']:.2f} | {r['presentations']} | {r['test']:.2f} | "
           f"{r['train']:.2f} | {r['mlp']:.2f} | {r['raw_pixels']:.2f} | "
           f"{r['generated']:.1f} / {r['generated_best']:.1f} ({r['best_label_gain']:g}) |"
           for r in rows)])
-    _write(results, {"study": str(out), "task": "mstdp", "top": top,
-                     "presentations": presentations, "data": getattr(test, "name", None),
-                     "rows": rows}, table)
-    return rows, table
