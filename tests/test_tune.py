@@ -439,3 +439,48 @@ def test_the_test_set_protocol_refuses_what_it_cannot_read(data, tmp_path, capsy
     assert main(["tune", "final", "--out", str(out), "--dataset", str(tmp_path / "none"),
                  "--quiet"]) == 1
     assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"nonsense": 1}, "enqueue[0].nonsense"),
+    ({"threshold": 9.0}, "enqueue[0].threshold"),                  # outside [0.2, 5]
+    ({"threshold": "high"}, "enqueue[0].threshold"),
+    ({"plastic": "some"}, "enqueue[0].plastic"),
+    ({"latency_repeat": 1}, "enqueue[0].latency_repeat"),          # a number for a flag
+    ({"input_code": "rate", "latency_window_ms": 10.0}, "enqueue[0].latency_window_ms"),
+    ({"size": 100}, "enqueue[0].size"),                            # the space fixes it to 5
+])
+def test_enqueued_configurations_are_checked_against_the_space(params, field):
+    from crdm.tune.study import check_enqueued
+
+    with pytest.raises(ValidationError) as info:
+        check_enqueued(TINY, [params])
+    assert info.value.field == field
+
+
+def test_enqueued_configurations_run_first_and_once(digits_dir, tmp_path, capsys):
+    """A known configuration runs before sampled trials, with the sampler drawing what it
+    leaves out; given again, it is not queued twice. A bad one stops the command before the
+    study's folder exists."""
+    out, known = tmp_path / "study", tmp_path / "known.json"
+    known.write_text(json.dumps([{"input_code": "graded", "threshold": 1, "metric": "cosine"},
+                                 {"input_code": "binary", "plastic": "recurrent"}]))
+    argv = ["tune", "run", "--out", str(out), "--trials", "3", "--images", "120",
+            "--confirm-images", "60", "--splits", "3", "--chunk-size", "60", "--space",
+            "size=5", "--enqueue", str(known), "--threads", "1", "--quiet", "--dataset",
+            str(digits_dir)]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"threshold": 0.0}))
+    assert main([*argv[:-2], "--enqueue", str(bad), *argv[-2:]]) == 1
+    err = capsys.readouterr().err
+    assert "enqueue[0].threshold" in err and "bad.json" in err and not out.exists()
+    assert main(argv) == 0
+    assert "2 of 2 given configurations queued" in capsys.readouterr().out
+    trials = open_study(out, create=False).trials
+    assert trials[0].params["input_code"] == "graded" and trials[0].params["threshold"] == 1.0
+    assert trials[0].params["metric"] == "cosine"
+    assert trials[1].params["input_code"] == "binary" and trials[1].params["plastic"] == "recurrent"
+    assert "feature_form" in trials[0].params          # the rest was sampled
+    assert main([*argv[:4], "--trials", "4", *argv[6:]]) == 0
+    assert "0 of 2 given configurations queued" in capsys.readouterr().out
+    assert len(open_study(out, create=False).trials) == 4

@@ -464,14 +464,21 @@ def _tune_settings(args: argparse.Namespace) -> Any:
 
 
 def _tune_run(args: argparse.Namespace) -> int:
-    from crdm.tune.study import open_folder, optimize, run_on_dask
+    from crdm.tune.space import load_configurations
+    from crdm.tune.study import check_enqueued, enqueue, open_folder, optimize, run_on_dask
 
     settings = _tune_settings(args)
     space = _tune_space(args)
+    configurations = [c for path in args.enqueue
+                      for c in check_enqueued(space, load_configurations(path), origin=path)]
     data = _tune_data(args, settings)
     open_folder(args.out, args.study, settings, space, data, task=args.task)
     print(f"study {args.study!r} ({args.task}) in {args.out}: {settings.describe()} from "
           f"{data.source}; target {args.trials} finished trials")
+    if configurations:
+        queued = enqueue(args.out, configurations)
+        print(f"{queued} of {len(configurations)} given configurations queued to run first"
+              + ("" if queued == len(configurations) else " (the rest are in the study)"))
     t0 = time.perf_counter()
     if args.workers is None and args.scheduler is None:
         done = optimize(args.out, data, args.trials, n_threads=args.threads,
@@ -875,6 +882,10 @@ def _add_tune_parser(sub: Any) -> None:
     run.add_argument("--space-file", default=None, metavar="FILE",
                      help="JSON object of overrides: {name: {low, high, log} | {choices} | "
                           "{value}}")
+    run.add_argument("--enqueue", action="append", default=[], metavar="FILE",
+                     help="JSON object (or list of them) of trial parameters to run before "
+                          "sampled trials, e.g. a known configuration; parameters left out are "
+                          "sampled; each is queued once per study (repeatable)")
     run.add_argument("--images", type=_count(60), default=None,
                      help="images per trial (section4 default 2000; mstdp default 12000, "
                           "of which --valid-images score)")

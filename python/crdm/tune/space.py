@@ -20,8 +20,9 @@ from typing import Any, Literal
 
 from crdm.errors import ValidationError
 
-__all__ = ["SEARCH_SPACE", "Dimension", "apply_overrides", "load_space_file", "parse_override",
-           "space_from_dict", "space_to_dict", "suggest"]
+__all__ = ["SEARCH_SPACE", "Dimension", "apply_overrides", "check_params",
+           "load_configurations", "load_space_file", "parse_override", "space_from_dict",
+           "space_to_dict", "suggest"]
 
 Kind = Literal["float", "int", "categorical", "fixed"]
 
@@ -170,6 +171,17 @@ def load_space_file(path: str | Path) -> dict[str, dict[str, Any]]:
     return data
 
 
+def load_configurations(path: str | Path) -> list[Any]:
+    """A JSON file of trial parameters to run first: one object ``{name: value}`` or a list of
+    them (checked against the study's space by :func:`check_params`)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"cannot read the configurations file {path}: {exc}", "enqueue",
+                              str(path)) from None
+    return data if isinstance(data, list) else [data]
+
+
 def apply_overrides(space: Iterable[Dimension],
                     overrides: Mapping[str, Mapping[str, Any]]) -> tuple[Dimension, ...]:
     """``space`` with each named dimension narrowed, widened, re-chosen or fixed."""
@@ -253,3 +265,51 @@ def suggest(trial: Any, space: Iterable[Dimension]) -> dict[str, Any]:
         else:
             params[d.name] = trial.suggest_float(d.name, d.low, d.high, log=d.log)
     return params
+
+
+def _same_choice(value: Any, choice: Any) -> bool:
+    # True == 1 in Python; a flag and a number are different choices here
+    return value == choice and isinstance(value, bool) == isinstance(choice, bool)
+
+
+def check_params(space: Iterable[Dimension], params: Mapping[str, Any],
+                 field: str = "enqueue", origin: str | None = None) -> dict[str, Any]:
+    """``params`` (some or all of a trial's parameters, as ``trials.csv`` lists them) checked
+    against ``space``: known names, values inside their range or among their choices, and no
+    value for a dimension whose condition the others rule out. Returns them as the sampler
+    records them (floats for real dimensions, ints for integer ones). Errors name ``field``
+    and the parameter, and ``origin`` (a file) where given."""
+    where_from = "" if origin is None else f" in {origin}"
+    if not isinstance(params, Mapping):
+        raise ValidationError(f"`{field}`{where_from} must be an object of parameters, got "
+                              f"{type(params).__name__}", field, repr(params))
+    dims = {d.name: d for d in space}
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        where = f"{field}.{name}"
+        if name not in dims:
+            raise ValidationError(f"unknown search dimension {name!r} in `{field}`{where_from} "
+                                  f"(known: {', '.join(dims)})", where, name)
+        d = dims[name]
+        if d.kind in ("categorical", "fixed"):
+            if not any(_same_choice(value, c) for c in d.choices):
+                raise ValidationError(f"invalid value for `{where}`{where_from}: {value!r} (the "
+                                      f"space allows {', '.join(map(repr, d.choices))})",
+                                      where, repr(value))
+            out[name] = next(c for c in d.choices if _same_choice(value, c))
+            continue
+        ok = _is_real(value) and d.low <= value <= d.high and (
+            d.kind == "float" or int(value) == value)
+        if not ok:
+            raise ValidationError(f"invalid value for `{where}`{where_from}: {value!r} (the "
+                                  f"space allows {'integers' if d.kind == 'int' else 'numbers'} "
+                                  f"in [{d.low:g}, {d.high:g}])", where, repr(value))
+        out[name] = float(value) if d.kind == "float" else int(value)
+    for name in out:
+        d = dims[name]
+        if d.when is not None and d.when[0] in out and not any(
+                _same_choice(out[d.when[0]], c) for c in d.when[1]):
+            raise ValidationError(f"`{field}.{name}`{where_from} is searched only when "
+                                  f"{d.when[0]} is one of {', '.join(map(str, d.when[1]))}, "
+                                  f"not {out[d.when[0]]!r}", f"{field}.{name}", repr(out[name]))
+    return out

@@ -35,12 +35,12 @@ from crdm.errors import CrdmError, ValidationError
 from crdm.reproduce.experiment import check_image_shape, data_fingerprint, unit_pixels
 from crdm.results import ResultFolder
 from crdm.tune.objective import TrialTooSlow
-from crdm.tune.space import Dimension, space_from_dict, space_to_dict, suggest
+from crdm.tune.space import Dimension, check_params, space_from_dict, space_to_dict, suggest
 from crdm.tune.tasks import Task, get_task
 
-__all__ = ["TuneData", "confirm", "count_finished", "export_trial", "open_folder",
-           "open_study", "optimize", "ranked_trials", "run_on_dask", "split_training_images",
-           "study_config", "study_task", "trials_table"]
+__all__ = ["TuneData", "check_enqueued", "confirm", "count_finished", "enqueue", "export_trial",
+           "open_folder", "open_study", "optimize", "ranked_trials", "run_on_dask",
+           "split_training_images", "study_config", "study_task", "trials_table"]
 
 STORAGE_FILE = "study.sqlite3"
 #: heartbeat of a running trial; one silent for three beats belongs to a dead process
@@ -151,6 +151,37 @@ def open_study(out: str | Path, *, heartbeat_s: int = HEARTBEAT_S, create: bool 
             return optuna.load_study(study_name=name, storage=storage)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def check_enqueued(space: Iterable[Dimension], configurations: Iterable[Any],
+                   origin: str | None = None) -> list[dict[str, Any]]:
+    """Configurations to run first, each checked against ``space`` (:func:`check_params`;
+    ``origin``: the file they came from); a fixed dimension's value is the space's, so it is
+    left out."""
+    space = tuple(space)
+    fixed = {d.name for d in space if d.kind == "fixed"}
+    return [{k: v for k, v in check_params(space, config, f"enqueue[{i}]", origin).items()
+             if k not in fixed} for i, config in enumerate(configurations)]
+
+
+def enqueue(out: str | Path, configurations: Iterable[Mapping[str, Any]]) -> int:
+    """Queues configurations (some or all of a trial's parameters; the sampler draws the
+    rest) to run before sampled ones: known configurations, so that the search reads them on
+    its own objective and starts from them. A configuration already in the study is not
+    queued twice. Returns how many were queued."""
+    _, space, _ = study_config(out)
+    checked = check_enqueued(space, configurations)
+    study = open_study(out)
+
+    def waiting() -> int:
+        import optuna
+
+        return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+
+    before = waiting()
+    for params in checked:
+        study.enqueue_trial(params, skip_if_exists=True)
+    return waiting() - before
 
 
 def study_task(out: str | Path) -> Task:
