@@ -484,3 +484,15 @@ def test_enqueued_configurations_run_first_and_once(digits_dir, tmp_path, capsys
     assert main([*argv[:4], "--trials", "4", *argv[6:]]) == 0
     assert "0 of 2 given configurations queued" in capsys.readouterr().out
     assert len(open_study(out, create=False).trials) == 4
+
+
+def test_an_mstdp_run_with_its_options_at_their_defaults_is_the_same_run():
+    """A tune export lists every searched choice, defaults included; the run it configures
+    shares its folder with the run that leaves them out."""
+    from crdm.reproduce.mstdp import MstdpConfig
+
+    explicit = MstdpConfig(options={"layered": True, "beta": 0.8, "momentum": 0.4,
+                                    "free_phase": "free"}, activation="hard_sigmoid")
+    short = MstdpConfig(options={"layered": True}, activation="hard_sigmoid")
+    assert explicit.as_dict() == short.as_dict()
+    assert MstdpConfig(options={"beta": 0.5}).as_dict() != MstdpConfig().as_dict()

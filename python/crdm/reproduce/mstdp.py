@@ -121,7 +121,12 @@ class MstdpConfig:
             del out["rule"], out["layered"]
         if self.activation is None:
             del out["activation"]
-        if not self.options:
+        # an option at the classifier's default is the same model: left out, so that a run
+        # configured with it (a tune export lists every searched choice) and one without it
+        # share their folder
+        defaults = MSTDPClassifier().get_params()
+        out["options"] = {k: v for k, v in self.options.items() if v != defaults[k]}
+        if not out["options"]:
             del out["options"]
         if self.alpha_decay == 1.0:
             del out["alpha_decay"]
