@@ -93,7 +93,7 @@ def _plots(study: Any, importances: dict[str, float], baseline: dict[str, Any],
                    if task.metric(t.params | fixed) == metric]
             if pts:
                 ax.plot(*zip(*pts, strict=True), "o", ms=3, alpha=0.7, color=color,
-                        label=f"trial read out with {metric} distance")
+                        label=task.trial_label.format(metric=metric))
         ax.step(xs, best, where="post", color="crimson", label="best so far")
         for metric, style in (("euclidean", "--"), ("cosine", ":")):
             if metric in baseline:
@@ -126,6 +126,8 @@ def _plots(study: Any, importances: dict[str, float], baseline: dict[str, Any],
                 ax.plot(xv, yv, "o", ms=3, alpha=0.6)
                 if name in log_scale and min(xv) > 0:
                     ax.set_xscale("log")
+                    # a range under a decade labels its minor ticks, which overlap
+                    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             else:
                 labels = sorted({str(v) for v in xv})
                 ax.plot([labels.index(str(v)) for v in xv], yv, "o", ms=3, alpha=0.6)

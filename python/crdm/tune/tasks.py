@@ -46,6 +46,8 @@ class Task:
     columns: tuple[tuple[str, str], ...]
     #: a parameter whose values each get their best trial in the report (or none)
     group_by: str | None
+    #: the history plot's legend for trials whose baseline row is ``{metric}``
+    trial_label: str = "trial read out with {metric} distance"
 
 
 def _section4_describe(params: Mapping[str, Any]) -> str:
@@ -88,7 +90,9 @@ TASKS: dict[str, Task] = {
         columns=(("α", "alpha"), ("β", "beta"), ("m", "momentum"), ("chains", "n_chains"),
                  ("ρ", "activation"), ("layered", "layered"), ("train %", "attr_train_accuracy"),
                  ("s", "attr_seconds")),
-        group_by="activation"),
+        group_by="activation",
+        trial_label="trial (the network's own label units; pixels read with {metric} "
+                    "distance)"),
 }
 
 
