@@ -496,3 +496,19 @@ def test_an_mstdp_run_with_its_options_at_their_defaults_is_the_same_run():
     short = MstdpConfig(options={"layered": True}, activation="hard_sigmoid")
     assert explicit.as_dict() == short.as_dict()
     assert MstdpConfig(options={"beta": 0.5}).as_dict() != MstdpConfig().as_dict()
+
+
+def test_pruning_waits_for_prune_after(data, tmp_path):
+    """The same study (same name, so the same proposals) run twice: the median rule prunes
+    poor trials from the first report on, and none before step ``prune_after``."""
+    states = {}
+    for prune_after in (0, 10**6):
+        out = tmp_path / f"after_{prune_after}"
+        open_folder(out, "s", SETTINGS, TINY, data)
+        optimize(out, data, 16, n_threads=1, progress=False, prune_after=prune_after)
+        states[prune_after] = [t.state.name for t in open_study(out, create=False).trials]
+    assert "PRUNED" in states[0]
+    assert "PRUNED" not in states[10**6] and len(states[10**6]) == 16
+    with pytest.raises(ValidationError) as info:
+        optimize(tmp_path / "after_0", data, 17, progress=False, prune_after=-1)
+    assert info.value.field == "prune_after"

@@ -483,12 +483,14 @@ def _tune_run(args: argparse.Namespace) -> int:
     if args.workers is None and args.scheduler is None:
         done = optimize(args.out, data, args.trials, n_threads=args.threads,
                         progress=not args.quiet, heartbeat_s=args.heartbeat_s,
+                        prune_after=args.prune_after,
                         log=(lambda msg: print(msg, flush=True)) if args.quiet else None)
     else:
         with _dask_client(args) as client:
             n = args.workers or len(client.scheduler_info()["workers"])
             done = run_on_dask(client, args.out, data, args.trials, n_workers=n,
-                               heartbeat_s=args.heartbeat_s, progress=not args.quiet)
+                               heartbeat_s=args.heartbeat_s, prune_after=args.prune_after,
+                               progress=not args.quiet)
     hours = (time.perf_counter() - t0) / 3600
     rate = f", {done / hours:.0f} trials per hour" if done and hours > 0 else ""
     print(f"{done} trials finished in {hours * 60:.1f} min{rate}")
@@ -906,6 +908,10 @@ def _add_tune_parser(sub: Any) -> None:
     run.add_argument("--seed", type=int, default=0, help="image draw, networks, splits")
     run.add_argument("--max-trial-s", type=float, default=None,
                      help="prune a trial whose first chunk projects more seconds (default 1800)")
+    run.add_argument("--prune-after", type=_count(0), default=0, metavar="STEPS",
+                     help="the median rule prunes a trial only from this step on: images "
+                          "(section4) or presentations (mstdp) scored so far (default 0: from "
+                          "the first report); a slow starter is then judged later")
     run.add_argument("--heartbeat-s", type=_count(1), default=60,
                      help="a killed process's trial is retried after 3 beats (default 60)")
     data_options(run)

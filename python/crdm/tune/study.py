@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from crdm._checks import integer
 from crdm.datasets import DatasetInfo
 from crdm.errors import CrdmError, ValidationError
 from crdm.reproduce.experiment import check_image_shape, data_fingerprint, unit_pixels
@@ -239,10 +240,13 @@ def _objective(task: Task, space: tuple[Dimension, ...], data: TuneData, setting
 
 def optimize(out: str | Path, data: TuneData, n_trials: int, *, n_threads: int | None = None,
              progress: bool = True, heartbeat_s: int = HEARTBEAT_S, worker: int = 0,
-             log: Callable[[str], None] | None = None) -> int:
+             prune_after: int = 0, log: Callable[[str], None] | None = None) -> int:
     """Runs trials in this process until the study has ``n_trials`` finished ones; returns
     how many of them this process finished. Other processes may work on the same study
-    meanwhile."""
+    meanwhile. The median rule prunes a trial at a report only from step ``prune_after`` on
+    (images for the Section-4 task, presentations for MSTDP): a model that learns slowly
+    first is not judged by its start."""
+    integer("prune_after", prune_after, low=0)
     import optuna
     from optuna.study import MaxTrialsCallback
     from tqdm.auto import tqdm
@@ -267,7 +271,8 @@ def optimize(out: str | Path, data: TuneData, n_trials: int, *, n_threads: int |
         study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=20,
                                                    multivariate=True, group=True,
                                                    constant_liar=True)
-    study.pruner = optuna.pruners.MedianPruner(n_startup_trials=10, n_warmup_steps=0)
+    study.pruner = optuna.pruners.MedianPruner(n_startup_trials=10,
+                                               n_warmup_steps=prune_after)
     bar = tqdm(total=n_trials, initial=before, unit="trial", disable=not progress,
                desc=f"study {study.study_name}")
 
@@ -316,23 +321,26 @@ def _best_value(study: Any) -> float | None:
 
 
 def _dask_worker(out: str, data: TuneData, n_trials: int, heartbeat_s: int,
-                 worker: int) -> int:
+                 worker: int, prune_after: int) -> int:
     return optimize(out, data, n_trials, n_threads=1, progress=False,
-                    heartbeat_s=heartbeat_s, worker=worker)
+                    heartbeat_s=heartbeat_s, worker=worker, prune_after=prune_after)
 
 
 def run_on_dask(client: Any, out: str | Path, data: TuneData, n_trials: int, *,
-                n_workers: int, heartbeat_s: int = HEARTBEAT_S, progress: bool = True) -> int:
+                n_workers: int, heartbeat_s: int = HEARTBEAT_S, prune_after: int = 0,
+                progress: bool = True) -> int:
     """Runs ``n_workers`` trial loops on a Dask cluster (each on one thread), all on the study
-    of ``out`` (the storage must be reachable from the workers: a shared file system)."""
+    of ``out`` (the storage must be reachable from the workers: a shared file system);
+    ``prune_after`` as in :func:`optimize`."""
     from tqdm.auto import tqdm
 
+    integer("prune_after", prune_after, low=0)
     out = str(Path(out).resolve())
     study = open_study(out, heartbeat_s=heartbeat_s)
     before = count_finished(study)
     shared = client.scatter(data, broadcast=True)
     futures = [client.submit(_dask_worker, out, shared, n_trials, heartbeat_s, w + 1,
-                             pure=False) for w in range(n_workers)]
+                             prune_after, pure=False) for w in range(n_workers)]
     bar = tqdm(total=n_trials, initial=before, unit="trial", disable=not progress,
                desc=f"study {study.study_name} on {n_workers} workers")
     while not all(f.done() for f in futures):
