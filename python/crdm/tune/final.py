@@ -15,7 +15,8 @@ so its numbers are the search's verdict (the study chose the trials on training 
 
 Every trial's run is an ordinary result folder (``DIR/trial_N``) that resumes when the
 protocol is rerun; ``final.json`` and ``final.md`` are rewritten after every trial, listing
-the trials still to run.
+the trials still to run. Two processes on one protocol share its trials: a trial that another
+process is running is left to it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from crdm._io import atomic_write
-from crdm.errors import ValidationError
+from crdm.errors import FolderBusyError, ValidationError
 from crdm.input_codes import InputCode
 from crdm.reproduce.experiment import check_image_shape
 from crdm.reproduce.fig3 import Fig3Config, Fig3Result, run_fig3
@@ -200,20 +201,47 @@ def _section4_protocol(out: str | Path, digits: Any, results: str | Path, *, top
         params = trial.params | fixed_params(out)
         config = final_config(params, settings, sizes, min(n_images, len(digits)))
         plans.append((trial, trial_configuration(params)[1], config))
-    rows: list[dict[str, Any]] = []
-    for done, (trial, readout, config) in enumerate(plans, start=1):
+
+    def run(trial: Any, readout: Readout, config: Fig3Config) -> list[dict[str, Any]]:
         say(f"trial {trial.number} (search {100 * trial.value:.2f} %): sizes "
             f"{', '.join(map(str, sizes))}, {config.duration_ms:g} ms per image")
         result = run_fig3(config, digits.images, digits.labels,
                           Path(results) / f"trial_{trial.number}",
                           dataset=getattr(digits, "info", None), n_threads=n_threads,
                           progress=progress, log=log, client=client)
-        rows += trial_rows(trial.number, readout, result, sizes)
+        return trial_rows(trial.number, readout, result, sizes)
+
+    def write(rows: list[dict[str, Any]], pending: list[int]) -> None:
         _write(results, {"study": str(out), "task": "section4", "top": top,
                          "sizes": list(sizes), "n_images": n_images, "data": name,
-                         "rows": rows}, final_table(rows),
-               [t.number for t, _, _ in plans[done:]])
-    return rows
+                         "rows": rows}, final_table(rows), pending)
+
+    return _each_trial(plans, run, write, say)
+
+
+def _each_trial(plans: Sequence[tuple[Any, ...]], run: Callable[..., list[dict[str, Any]]],
+                write: Callable[[list[dict[str, Any]], list[int]], None],
+                say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Runs ``run(*plan)`` for each plan (its first item the trial) and rewrites the summary
+    after each, rows in the plans' order. A trial whose folder another process is writing
+    (a second ``crdm tune final`` on the same study) is left to it and tried again once the
+    others are done: so two processes share the trials, and the last to finish writes the
+    whole table."""
+    done: dict[int, list[dict[str, Any]]] = {}
+    for second_pass in (False, True):
+        for plan in plans:
+            number = plan[0].number
+            if number in done:
+                continue
+            try:
+                done[number] = run(*plan)
+            except FolderBusyError:
+                say(f"trial {number}: another process is running it"
+                    + ("" if second_pass else "; trying it again after the others"))
+                continue
+            write([row for p in plans for row in done.get(p[0].number, [])],
+                  [p[0].number for p in plans if p[0].number not in done])
+    return [row for p in plans for row in done.get(p[0].number, [])]
 
 
 def _mstdp_protocol(out: str | Path, train: Any, test: Any, results: str | Path, *, top: int,
@@ -233,8 +261,8 @@ def _mstdp_protocol(out: str | Path, train: Any, test: Any, results: str | Path,
                                          n_test=min(10_000, len(test)),
                                          n_test_curve=min(500, len(test)), seed=settings.seed)
         plans.append((trial, config))
-    rows: list[dict[str, Any]] = []
-    for done, (trial, config) in enumerate(plans, start=1):
+
+    def run(trial: Any, config: Any) -> list[dict[str, Any]]:
         say(f"trial {trial.number} (search {100 * trial.value:.2f} %): {presentations} "
             "presentations")
         record = run_mstdp(config, train, test, Path(results) / f"trial_{trial.number}",
@@ -243,18 +271,22 @@ def _mstdp_protocol(out: str | Path, train: Any, test: Any, results: str | Path,
         gen = record["generation"]
         best = next(row for row in gen["label_gains"]
                     if row["label_gain"] == gen["best_label_gain"])
-        rows.append({"trial": trial.number, "search": 100 * trial.value,
-                     "presentations": presentations,
-                     "test": 100 * by_model["mstdp"]["test_accuracy"],
-                     "train": 100 * by_model["mstdp"]["train_accuracy"],
-                     "mlp": 100 * by_model["mlp_backprop"]["test_accuracy"],
-                     "raw_pixels": 100 * by_model["raw_pixels_5nn"]["test_accuracy"],
-                     "generated": 100 * gen["recognised"],
-                     "generated_best": 100 * best["recognised"],
-                     "best_label_gain": best["label_gain"], "n_test": config.n_test})
+        return [{"trial": trial.number, "search": 100 * trial.value,
+                 "presentations": presentations,
+                 "test": 100 * by_model["mstdp"]["test_accuracy"],
+                 "train": 100 * by_model["mstdp"]["train_accuracy"],
+                 "mlp": 100 * by_model["mlp_backprop"]["test_accuracy"],
+                 "raw_pixels": 100 * by_model["raw_pixels_5nn"]["test_accuracy"],
+                 "generated": 100 * gen["recognised"],
+                 "generated_best": 100 * best["recognised"],
+                 "best_label_gain": best["label_gain"], "n_test": config.n_test}]
+
+    def write(rows: list[dict[str, Any]], pending: list[int]) -> None:
         _write(results, {"study": str(out), "task": "mstdp", "top": top,
                          "presentations": presentations, "data": getattr(test, "name", None),
-                         "rows": rows}, _mstdp_table(rows), [t.number for t, _ in plans[done:]])
+                         "rows": rows}, _mstdp_table(rows), pending)
+
+    rows = _each_trial(plans, run, write, say)
     return rows, _mstdp_table(rows)
 
 
