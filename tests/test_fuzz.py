@@ -464,6 +464,38 @@ def test_search_space_files_and_overrides(tmp_path, data):
         outcome(apply_overrides, SEARCH_SPACE, dict([parsed]))
 
 
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_enqueued_configuration_files(tmp_path, data):
+    """A file of configurations to run first, of any content: parameters that every space
+    dimension accepts, or a typed error."""
+    from crdm.tune.mstdp import MSTDP_SPACE
+    from crdm.tune.space import SEARCH_SPACE, load_configurations
+    from crdm.tune.study import check_enqueued
+
+    space = data.draw(st.sampled_from([SEARCH_SPACE, MSTDP_SPACE]))
+    names = [d.name for d in space] + ["bogus"]
+    config = st.dictionaries(st.sampled_from(names),
+                             st.one_of(wild_value(), st.booleans(),
+                                       st.sampled_from(["graded", "hard_sigmoid", "all"])),
+                             max_size=4)
+    content = data.draw(st.one_of(
+        st.binary(max_size=64),
+        st.one_of(config, st.lists(st.one_of(config, wild_value()), max_size=3)).map(
+            lambda d: __import__("json").dumps(d, default=repr).encode())))
+    path = tmp_path / "known.json"
+    path.write_bytes(content)
+    configurations = outcome(load_configurations, path)
+    if configurations is not None:
+        checked = outcome(check_enqueued, space, configurations, origin=str(path))
+        for params in checked or []:
+            dims = {d.name: d for d in space}
+            for name, value in params.items():
+                d = dims[name]
+                assert (value in d.choices if d.kind == "categorical"
+                        else d.low <= value <= d.high)
+
+
 def test_campaign_covers_every_reader():
     """Guard: a new public reader must join the campaign (add a test above, then here)."""
     import importlib
@@ -477,5 +509,6 @@ def test_campaign_covers_every_reader():
         readers |= {name for name in getattr(module, "__all__", ())
                     if name.startswith(("load_", "read_"))}
     covered = {"load_network", "load_mstdp", "load_mnist", "load_idx_dataset", "read_npz",
-               "load_demo_digits", "read_idx", "load_space_file", "load_dataset"}
+               "load_demo_digits", "read_idx", "load_space_file", "load_dataset",
+               "load_configurations"}
     assert readers <= covered, readers - covered
