@@ -227,10 +227,14 @@ def _each_trial(plans: Sequence[tuple[Any, ...]], run: Callable[..., list[dict[s
     (a second ``crdm tune final`` on the same study) is left to it and tried again once the
     others are done: so two processes share the trials, and the last to finish writes the
     whole table."""
+    numbers = [plan[0].number for plan in plans]
     done: dict[int, list[dict[str, Any]]] = {}
+
+    def rows() -> list[dict[str, Any]]:
+        return [row for number in numbers for row in done.get(number, [])]
+
     for second_pass in (False, True):
-        for plan in plans:
-            number = plan[0].number
+        for number, plan in zip(numbers, plans, strict=True):
             if number in done:
                 continue
             try:
@@ -239,9 +243,8 @@ def _each_trial(plans: Sequence[tuple[Any, ...]], run: Callable[..., list[dict[s
                 say(f"trial {number}: another process is running it"
                     + ("" if second_pass else "; trying it again after the others"))
                 continue
-            write([row for p in plans for row in done.get(p[0].number, [])],
-                  [p[0].number for p in plans if p[0].number not in done])
-    return [row for p in plans for row in done.get(p[0].number, [])]
+            write(rows(), [n for n in numbers if n not in done])
+    return rows()
 
 
 def _mstdp_protocol(out: str | Path, train: Any, test: Any, results: str | Path, *, top: int,
